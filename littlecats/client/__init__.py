@@ -1,0 +1,1 @@
+"""The bundled Little Cats client: protocol logic (`protocol`) apart from the terminal UI."""

@@ -1,0 +1,56 @@
+"""
+Nickname rules: what a valid nickname is, and the key two nicknames collide on.
+
+Pure functions, no state.  A nickname is 1 to 24 characters after NFC normalisation: letters of
+any script, digits and `_ - .`, with combining marks allowed after the first character (scripts
+such as Devanagari need them).  No spaces, no control or format characters, no symbols.
+Uniqueness ignores case: two nicknames collide when their `fold()` keys are equal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import attrs
+
+MAX_LENGTH = 24
+_PUNCTUATION = frozenset("_-.")
+
+
+@attrs.frozen
+class NicknameRejected(Exception):
+    """A nickname broke a rule; C{msgid} names the catalog message explaining which."""
+
+    msgid: str
+    fields: dict[str, object] = attrs.field(factory=dict)
+
+
+def normalise(raw: str) -> str:
+    """The display form of a nickname: surrounding whitespace stripped, NFC-normalised."""
+    return unicodedata.normalize("NFC", raw.strip())
+
+
+def fold(nick: str) -> str:
+    """The key under which nicknames are unique: NFC, Unicode casefold, NFC again."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", nick).casefold())
+
+
+def _allowed(char: str, first: bool) -> bool:
+    if char in _PUNCTUATION:
+        return True
+    category = unicodedata.category(char)
+    if category[0] == "L" or category == "Nd":
+        return True
+    return category[0] == "M" and not first
+
+
+def validate(raw: str) -> str:
+    """Return the display form of C{raw}, or raise L{NicknameRejected} saying why."""
+    nick = normalise(raw)
+    if not nick:
+        raise NicknameRejected("err-nick-empty")
+    if len(nick) > MAX_LENGTH:
+        raise NicknameRejected("err-nick-long", {"max": MAX_LENGTH})
+    if not all(_allowed(char, i == 0) for i, char in enumerate(nick)):
+        raise NicknameRejected("err-nick-chars")
+    return nick

@@ -1,0 +1,10 @@
+"""twistd plugin: `twistd littlecats` (options and service live in littlecats.service)."""
+
+from twisted.application.service import ServiceMaker
+
+littlecats = ServiceMaker(
+    "Little Cats",
+    "littlecats.service",
+    "A multi-user chat server for telnet, netcat and the littlecats-client.",
+    "littlecats",
+)

@@ -82,9 +82,7 @@ class ChatService(Service):
             raise ChatError("err-nick-taken", nick=nick)
         return nick, key
 
-    def join(
-        self, raw_nick: str, client: IChatClient, door: IDoor, host: str, port: int
-    ) -> Member:
+    def join(self, raw_nick: str, client: IChatClient, door: IDoor, host: str, port: int) -> Member:
         """Register a new member under C{raw_nick} and announce it to everyone, itself included.
 
         @raise ChatError: the nickname is invalid or taken.

@@ -8,10 +8,13 @@ here: no chat logic, no wire format.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.internet.interfaces import IReactorCore
+from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
 
 from littlecats.core import ChatService
@@ -27,7 +30,7 @@ class Options(usage.Options):
         "Little Cats: a multi-user chat server for telnet, netcat and the littlecats-client. "
         "Connect with `telnet localhost 4000`."
     )
-    optParameters = [
+    optParameters: ClassVar = [
         ["lang", None, "pt", f"Language of the messages and logs: {' or '.join(LANGUAGES)}."],
     ]
 
@@ -37,6 +40,11 @@ class Options(usage.Options):
 
     def opt_listen(self, endpoint: str) -> None:
         """Where to listen, as a Twisted server endpoint string (repeatable; default tcp:4000)."""
+        try:
+            # Parsed against a reactor that does nothing, so a typo is a usage error up front.
+            endpoints.serverFromString(MemoryReactor(), endpoint)
+        except (ValueError, TypeError, KeyError) as error:
+            raise usage.UsageError(f"--listen {endpoint!r}: {error}") from None
         self["listen"].append(endpoint)
 
     def postOptions(self) -> None:

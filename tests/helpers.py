@@ -1,0 +1,77 @@
+"""
+Test helpers: a chat server driven through StringTransport, and a client on the far end of it.
+
+`Harness` builds the real core and telnet factory; `FakeClient` is one connection whose
+output can be read as text lines, as a telnet user would see them.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+
+from littlecats.core import ChatService
+from littlecats.messages import Catalog
+from littlecats.telnet import ChatProtocol, TelnetFactory
+
+_ports = itertools.count(40000)
+
+
+class FakeClient:
+    """One connection to the server, seen from the user's side."""
+
+    def __init__(self, factory: TelnetFactory, host: str = "127.0.0.1") -> None:
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", host, next(_ports)))
+        self.protocol: ChatProtocol = factory.buildProtocol(self.transport.getPeer())
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, data: bytes | str) -> None:
+        """Bytes as the user's terminal sends them (str is encoded as UTF-8)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self.protocol.dataReceived(data)
+
+    def line(self, text: str) -> None:
+        """Type one line and press Enter (CRLF)."""
+        self.send(text.encode("utf-8") + b"\r\n")
+
+    def raw(self) -> bytes:
+        """Everything received since the last read, and forget it."""
+        data = self.transport.value()
+        self.transport.clear()
+        return data
+
+    def lines(self) -> list[str]:
+        """The lines received since the last read."""
+        data = self.raw()
+        assert data == b"" or data.endswith(b"\r\n"), data
+        return data.decode("utf-8").split("\r\n")[:-1] if data else []
+
+    def drop(self) -> None:
+        """The connection is lost without a word."""
+        self.protocol.connectionLost(None)
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.disconnecting
+
+
+class Harness:
+    """A chat service with its telnet door, in one language."""
+
+    def __init__(self, lang: str = "pt") -> None:
+        self.catalog = Catalog(lang)
+        self.service = ChatService(self.catalog)
+        self.factory = TelnetFactory(self.service, self.catalog)
+
+    def connect(self, host: str = "127.0.0.1") -> FakeClient:
+        return FakeClient(self.factory, host)
+
+    def join(self, nick: str) -> FakeClient:
+        """A client that has connected and chosen C{nick}; its output so far is discarded."""
+        client = self.connect()
+        client.line(nick)
+        client.raw()
+        return client

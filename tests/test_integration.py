@@ -1,0 +1,140 @@
+"""
+Integration tests over real TCP on port 0: several clients chatting through the real door.
+"""
+
+from __future__ import annotations
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, endpoints, protocol, reactor
+from twisted.protocols.basic import LineOnlyReceiver
+
+from littlecats.service import Options, makeService
+
+TIMEOUT = 10
+
+
+class LineClient(LineOnlyReceiver):
+    """A test user: collects every line received, and lets the test wait for the next ones."""
+
+    delimiter = b"\r\n"
+
+    def connectionMade(self) -> None:
+        self.lines: defer.DeferredQueue = defer.DeferredQueue()
+        self.closed: defer.Deferred = defer.Deferred()
+
+    def lineReceived(self, line: bytes) -> None:
+        self.lines.put(line.decode("utf-8"))
+
+    def connectionLost(self, reason=None) -> None:
+        self.closed.callback(None)
+
+    def say(self, text: str) -> None:
+        self.sendLine(text.encode("utf-8"))
+
+    async def expect(self, count: int) -> list[str]:
+        """The next C{count} lines (fails the test after a timeout rather than hanging)."""
+        return [await self.lines.get().addTimeout(TIMEOUT, reactor) for _ in range(count)]
+
+
+@pytest.fixture
+def server():
+    """A real `makeService` tree listening on an ephemeral loopback port."""
+    options = Options()
+    options.parseOptions(["--listen", "tcp:0:interface=127.0.0.1"])
+    top = makeService(options, reactor=reactor)
+    top.privilegedStartService()
+    top.startService()
+    listener = next(s for s in top if s.name and s.name.startswith("listen"))
+    port = pytest_twisted.blockon(listener._waitingForPort)
+    clients: list[LineClient] = []
+    yield port.getHost().port, clients
+    for client in clients:
+        client.transport.abortConnection()
+    pytest_twisted.blockon(defer.DeferredList([c.closed for c in clients]))
+    pytest_twisted.blockon(defer.maybeDeferred(top.stopService))
+
+
+async def _connect(server, nick: str | None = None) -> LineClient:
+    port, clients = server
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    client = await endpoints.connectProtocol(endpoint, LineClient())
+    clients.append(client)
+    greeting = await client.expect(2)
+    assert greeting[-1] == "Escolha seu apelido:"
+    if nick is not None:
+        client.say(nick)
+        joined = await client.expect(1)
+        assert joined == [f"*** O cliente {nick} entrou no chat dos Little Cats."]
+    return client
+
+
+@pytest_twisted.ensureDeferred
+async def test_three_users_chat(server):
+    """Three users over real TCP see joins, public and private messages and a leave, in order."""
+    ana = await _connect(server, "ana")
+    bia = await _connect(server, "bia")
+    assert (await ana.expect(1)) == ["*** O cliente bia entrou no chat dos Little Cats."]
+    cid = await _connect(server, "cid")
+    await ana.expect(1)
+    await bia.expect(1)
+
+    ana.say("olá a todos")
+    for client in (ana, bia, cid):
+        assert (await client.expect(1)) == ["<ana> olá a todos"]
+    bia.say("/msg cid segredo")
+    assert (await cid.expect(1)) == ["[privado de bia] segredo"]
+    assert (await bia.expect(1)) == ["[privado para cid] segredo"]
+    cid.say("/me acena")
+    for client in (ana, bia, cid):
+        assert (await client.expect(1)) == ["* cid acena"]
+    assert ana.lines.pending == []
+
+    cid.transport.loseConnection()
+    assert (await ana.expect(1)) == ["*** cid saiu do chat dos Little Cats."]
+    assert (await bia.expect(1)) == ["*** cid saiu do chat dos Little Cats."]
+
+
+@pytest_twisted.ensureDeferred
+async def test_many_messages_arrive_complete_and_in_order(server):
+    """A burst of messages from two senders reaches everyone complete, in the same order."""
+    senders = [(await _connect(server, f"s{i}")) for i in range(2)]
+    reader = await _connect(server, "leitor")
+    await senders[0].expect(2)
+    await senders[1].expect(1)
+    for i in range(200):
+        senders[i % 2].say(f"msg {i}")
+    seen = [(await client.expect(200)) for client in (*senders, reader)]
+    assert seen[0] == seen[1] == seen[2]
+    for sender in ("s0", "s1"):
+        mine = [line for line in seen[2] if line.startswith(f"<{sender}>")]
+        assert mine == [f"<{sender}> msg {i}" for i in range(200) if f"s{i % 2}" == sender]
+
+
+@pytest_twisted.ensureDeferred
+async def test_quit_closes_connection(server):
+    """/quit says goodbye and the server closes the connection."""
+    ana = await _connect(server, "ana")
+    ana.say("/quit")
+    assert (await ana.expect(1)) == ["*** Até logo, ana!"]
+    await ana.closed.addTimeout(TIMEOUT, reactor)
+
+
+@pytest_twisted.ensureDeferred
+async def test_raw_bytes_are_survived(server):
+    """Garbage bytes, IAC sequences and invalid UTF-8 never disconnect anyone."""
+    ana = await _connect(server, "ana")
+    ana.transport.write(bytes(range(256)) + b"\xff\xff\xff\xfa\r\n\xc3(\r\n" + b"x" * 5000 + b"\n")
+    ana.say("ainda aqui")
+    got = []
+    while not got or got[-1] != "<ana> ainda aqui":
+        got += await ana.expect(1)
+    assert ana.transport.connected
+
+
+def test_connect_factory_is_quiet():
+    """The factory does not log every connection open and close (noisy = False)."""
+    from littlecats.telnet import TelnetFactory
+
+    assert TelnetFactory.noisy is False
+    assert protocol.Factory.noisy is True

@@ -1,0 +1,70 @@
+"""Tests for littlecats.service and the twistd plugin: options, service tree, discovery."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IServiceMaker
+from twisted.internet.testing import MemoryReactor
+from twisted.plugin import getPlugins
+from twisted.python import usage
+
+from littlecats.core import ChatService
+from littlecats.service import Options, makeService
+
+
+def _options(*argv: str) -> Options:
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+def test_defaults():
+    """With no options the server listens on tcp:4000 and speaks Portuguese."""
+    options = _options()
+    assert options["listen"] == ["tcp:4000"]
+    assert options["lang"] == "pt"
+
+
+def test_listen_is_repeatable():
+    """--listen can be given several times; each adds a listener and the default is dropped."""
+    options = _options("--listen", "tcp:5000", "--listen", "tcp:5001:interface=127.0.0.1")
+    assert options["listen"] == ["tcp:5000", "tcp:5001:interface=127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lang", "fr"], "--lang must be one of: pt, en"),
+        (["--listen", "nonsense:1"], "Unknown endpoint type"),
+        (["--listen", "tcp:notaport"], "--listen 'tcp:notaport'"),
+        (["--bogus"], "bogus"),
+    ],
+)
+def test_bad_options_are_usage_errors(argv, message):
+    """Bad options give a clear usage error rather than a traceback."""
+    with pytest.raises(usage.UsageError, match=message):
+        _options(*argv)
+
+
+def test_service_tree():
+    """makeService builds the chat core plus one listener per --listen, on the given reactor."""
+    reactor = MemoryReactor()
+    top = makeService(_options("--listen", "tcp:5000", "--listen", "tcp:5001"), reactor=reactor)
+    services = list(top)
+    assert isinstance(top.getServiceNamed("chat"), ChatService)
+    listeners = [s for s in services if isinstance(s, StreamServerEndpointService)]
+    assert len(listeners) == 2
+    top.privilegedStartService()
+    top.startService()
+    assert [port[0] for port in reactor.tcpServers] == [5000, 5001]
+    top.stopService()
+
+
+def test_plugin_is_discovered():
+    """twistd finds the littlecats plugin through Twisted's plugin system."""
+    import twisted.plugins
+
+    makers = {maker.tapname: maker for maker in getPlugins(IServiceMaker, twisted.plugins)}
+    assert "littlecats" in makers
+    assert makers["littlecats"].options is Options

@@ -1,41 +1,43 @@
 """
-The chat core: who is connected, and delivery of what they say to whom.
+The chat core: who is connected, what they may do, and who hears about it.
 
-`ChatService` owns the registry of members (unique by folded nickname) and turns every action
-into events delivered, in one total order, to the members concerned.  It knows no sockets, no
-bytes and no wire format: a member is reached through its door (`IDoor`, which renders an event
-once into a payload) and its client (`IChatClient`, which takes that payload).  Doors call the
-service; the service never imports a door.
+`ChatService` owns the registry of members (unique by folded nickname), admits or refuses new
+connections (`limits.ConnectionLimiter`), and turns every action into events for the members
+concerned, in one total order.  It knows no sockets, no bytes and no wire format: each member
+belongs to a door (`IDoor`), which renders an event once and gets it to its own members.
+Doors call the service; the service never imports a door.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import attrs
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import Interface
 
 from littlecats import events, nicknames
+from littlecats.limits import ConnectionLimiter
 from littlecats.messages import Catalog
 
 
-class IChatClient(Interface):
-    """One connected member, as the core sees it: something that takes rendered payloads."""
-
-    def send(payload: object) -> None:
-        """Queue C{payload} (rendered by this member's door) for the member."""
-
-    def abort() -> None:
-        """Drop the member's connection; the door then calls L{ChatService.leave}."""
-
-
 class IDoor(Interface):
-    """A way in (telnet, later others): renders each event once for all its members."""
+    """A way in (telnet now, others later): delivers events to the members it serves."""
 
-    def render(event: events.Event) -> object:
-        """The payload for C{event}, the same object for every member of this door."""
+    def attach(member: Member) -> None:
+        """C{member} receives this door's broadcasts from now on."""
+
+    def detach(member: Member) -> None:
+        """C{member} receives no more broadcasts; what it is already owed still reaches it."""
+
+    def broadcast(event: events.Event) -> None:
+        """Render C{event} once and deliver it to every attached member."""
+
+    def send(event: events.Event, member: Member) -> None:
+        """Render C{event} for C{member} alone and deliver it."""
+
+    def shutdown(event: events.Event) -> defer.Deferred[None]:
+        """Deliver C{event} to every connection, close them all; fire when they are closed."""
 
 
 class ChatError(Exception):
@@ -49,25 +51,43 @@ class ChatError(Exception):
 
 @attrs.define(eq=False)
 class Member:
-    """A member of the chat: the nickname it shows, and how to reach it."""
+    """A member of the chat: the nickname it shows, and how its door reaches it."""
 
     nick: str
     key: str
-    client: IChatClient
     door: IDoor
+    connection: object
     host: str
     port: int
 
 
 class ChatService(Service):
-    """The registry of members and the delivery of events to them."""
+    """The registry of members, connection admission, and who is told what."""
 
     log = Logger()
     name = "chat"
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, limiter: ConnectionLimiter | None = None) -> None:
         self.catalog = catalog
+        self.limiter = limiter
         self.members: dict[str, Member] = {}
+        self.doors: list[IDoor] = []
+        self.stopping = False
+
+    def add_door(self, door: IDoor) -> None:
+        """Serve C{door}'s members: broadcasts reach them and shutdown closes them."""
+        self.doors.append(door)
+
+    # Connections
+
+    def admit(self, host: str) -> str | None:
+        """Count a new connection from C{host}; or return the catalog id of why it is refused."""
+        return None if self.limiter is None else self.limiter.admit(host)
+
+    def release(self, host: str) -> None:
+        """A connection that L{admit} counted has closed."""
+        if self.limiter is not None:
+            self.limiter.release(host)
 
     # Membership
 
@@ -82,14 +102,15 @@ class ChatService(Service):
             raise ChatError("err-nick-taken", nick=nick)
         return nick, key
 
-    def join(self, raw_nick: str, client: IChatClient, door: IDoor, host: str, port: int) -> Member:
+    def join(self, raw_nick: str, door: IDoor, connection: object, host: str, port: int) -> Member:
         """Register a new member under C{raw_nick} and announce it to everyone, itself included.
 
         @raise ChatError: the nickname is invalid or taken.
         """
         nick, key = self._claim(raw_nick)
-        member = Member(nick=nick, key=key, client=client, door=door, host=host, port=port)
+        member = Member(nick=nick, key=key, door=door, connection=connection, host=host, port=port)
         self.members[key] = member
+        door.attach(member)
         self.log.info(self.catalog.template("log-connected"), nick=nick, ip=host, port=port)
         self._broadcast(events.Joined(nick))
         return member
@@ -99,8 +120,10 @@ class ChatService(Service):
         if self.members.get(member.key) is not member:
             return
         del self.members[member.key]
+        member.door.detach(member)
         self.log.info(self.catalog.template("log-disconnected"), nick=member.nick)
-        self._broadcast(events.Left(member.nick, reason))
+        if not self.stopping:
+            self._broadcast(events.Left(member.nick, reason))
 
     def rename(self, member: Member, raw_nick: str) -> None:
         """Change C{member}'s nickname and tell everyone; the old one is free again.
@@ -139,35 +162,18 @@ class ChatService(Service):
         target = self.members.get(nicknames.fold(raw_target.strip()))
         if target is None:
             raise ChatError("err-no-such-nick", nick=raw_target.strip())
-        self._deliver(events.PrivateReceived(member.nick, text), (target,))
-        self._deliver(events.PrivateSent(target.nick, text), (member,))
-
-    # Delivery
+        target.door.send(events.PrivateReceived(member.nick, text), target)
+        member.door.send(events.PrivateSent(target.nick, text), member)
 
     def _broadcast(self, event: events.Event) -> None:
-        self._deliver(event, list(self.members.values()))
+        for door in self.doors:
+            door.broadcast(event)
 
-    def _deliver(self, event: events.Event, recipients: Iterable[Member]) -> None:
-        """Render C{event} once per door and hand the payload to each recipient in turn.
+    # Service
 
-        A recipient whose client fails is logged, dropped and announced as leaving after
-        everyone else has had the event; one failure never stops delivery to the others.
-        """
-        payloads: dict[IDoor, object] = {}
-        failed: list[Member] = []
-        for member in recipients:
-            door = member.door
-            payload = payloads.get(door)
-            if payload is None:
-                payload = payloads[door] = door.render(event)
-            try:
-                member.client.send(payload)
-            except Exception:
-                self.log.failure(self.catalog.template("log-send-failed"), nick=member.nick)
-                failed.append(member)
-        for member in failed:
-            try:
-                member.client.abort()
-            except Exception:
-                self.log.failure("abort failed for {nick}", nick=member.nick)
-            self.leave(member)
+    def stopService(self) -> defer.Deferred[None]:
+        """Tell every connection the server is stopping, let their output drain, close them."""
+        super().stopService()
+        self.stopping = True
+        closing = [door.shutdown(events.ShuttingDown()) for door in self.doors]
+        return defer.gatherResults(closing).addCallback(lambda _: None)

@@ -56,4 +56,9 @@ class PrivateSent:
     text: str
 
 
-Event = Joined | Left | Said | Acted | Renamed | PrivateReceived | PrivateSent
+@attrs.frozen
+class ShuttingDown:
+    """The server is stopping; every connection is told before it is closed."""
+
+
+Event = Joined | Left | Said | Acted | Renamed | PrivateReceived | PrivateSent | ShuttingDown

@@ -3,7 +3,9 @@ Nickname rules: what a valid nickname is, and the key two nicknames collide on.
 
 Pure functions, no state.  A nickname is 1 to 24 characters after NFC normalisation: letters of
 any script, digits and `_ - .`, with combining marks allowed after the first character (scripts
-such as Devanagari need them).  No spaces, no control or format characters, no symbols.
+such as Devanagari need them).  No spaces, no control or format characters, no symbols, and no
+emoji: enclosing marks and the emoji/text presentation selectors (U+FE0E, U+FE0F) are refused,
+as they turn a digit or letter into one (`1` U+FE0F U+20E3 is the keycap emoji).
 Uniqueness ignores case: two nicknames collide when their `fold()` keys are equal.
 """
 
@@ -15,6 +17,7 @@ import attrs
 
 MAX_LENGTH = 24
 _PUNCTUATION = frozenset("_-.")
+_PRESENTATION_SELECTORS = frozenset("\ufe0e\ufe0f")
 
 
 @attrs.frozen
@@ -41,7 +44,7 @@ def _allowed(char: str, first: bool) -> bool:
     category = unicodedata.category(char)
     if category[0] == "L" or category == "Nd":
         return True
-    return category[0] == "M" and not first
+    return category in ("Mn", "Mc") and not first and char not in _PRESENTATION_SELECTORS
 
 
 def validate(raw: str) -> str:

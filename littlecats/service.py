@@ -8,6 +8,7 @@ here: no chat logic, no wire format.
 
 from __future__ import annotations
 
+import resource
 from typing import ClassVar
 
 from twisted.application.internet import StreamServerEndpointService
@@ -15,23 +16,91 @@ from twisted.application.service import MultiService
 from twisted.internet import endpoints
 from twisted.internet.interfaces import IReactorCore
 from twisted.internet.testing import MemoryReactor
+from twisted.logger import Logger
 from twisted.python import usage
 
 from littlecats.core import ChatService
+from littlecats.limits import ConnectionLimiter, Limits
 from littlecats.messages import LANGUAGES, Catalog
 from littlecats.telnet import TelnetFactory
 
 DEFAULT_LISTEN = "tcp:4000"
+# Twisted's default backlog (50) drops SYNs in a connection storm; the kernel caps this value
+# at net.core.somaxconn.
+DEFAULT_BACKLOG = 4096
+log = Logger()
+
+_DEFAULTS = Limits()
+
+
+def _non_negative(kind: type) -> object:
+    def coerce(value: str) -> object:
+        number = kind(value)
+        if number < 0:
+            raise ValueError(f"{value} is negative")
+        return number
+
+    coerce.coerceDoc = "0 disables it."  # type: ignore[attr-defined]
+    return coerce
 
 
 class Options(usage.Options):
-    synopsis = "[--listen ENDPOINT ...] [--lang pt|en]"
+    synopsis = "[--listen ENDPOINT ...] [--lang pt|en] [limits]"
     longdesc = (
         "Little Cats: a multi-user chat server for telnet, netcat and the littlecats-client. "
         "Connect with `telnet localhost 4000`."
     )
     optParameters: ClassVar = [
         ["lang", None, "pt", f"Language of the messages and logs: {' or '.join(LANGUAGES)}."],
+        [
+            "max-sendq",
+            None,
+            _DEFAULTS.max_sendq,
+            "Bytes held for a client that does not read before it is disconnected.",
+            _non_negative(int),
+        ],
+        [
+            "flood-rate",
+            None,
+            _DEFAULTS.flood_rate,
+            "Lines per second a client may send (sustained); faster lines are delayed.",
+            _non_negative(float),
+        ],
+        [
+            "flood-burst",
+            None,
+            _DEFAULTS.flood_burst,
+            "Lines a client may send at once before --flood-rate applies.",
+            _non_negative(int),
+        ],
+        [
+            "nick-timeout",
+            None,
+            _DEFAULTS.nick_timeout,
+            "Seconds a new connection has to choose a nickname.",
+            _non_negative(float),
+        ],
+        [
+            "max-clients",
+            None,
+            _DEFAULTS.max_clients,
+            "Connections the server accepts in all.",
+            _non_negative(int),
+        ],
+        [
+            "max-per-ip",
+            None,
+            _DEFAULTS.max_per_ip,
+            "Connections accepted from one IP address.",
+            _non_negative(int),
+        ],
+        [
+            "connect-rate",
+            None,
+            _DEFAULTS.connect_rate,
+            "New connections per minute from one IP address.",
+            _non_negative(float),
+        ],
     ]
 
     def __init__(self) -> None:
@@ -50,21 +119,64 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         if self["lang"] not in LANGUAGES:
             raise usage.UsageError(f"--lang must be one of: {', '.join(LANGUAGES)}")
+        if self["flood-rate"] and not self["flood-burst"]:
+            raise usage.UsageError("--flood-burst must be at least 1 when --flood-rate is on")
         if not self["listen"]:
             self["listen"].append(DEFAULT_LISTEN)
+
+    def limits(self) -> Limits:
+        """The limits these options set."""
+        return Limits(
+            max_sendq=self["max-sendq"],
+            flood_rate=self["flood-rate"],
+            flood_burst=self["flood-burst"],
+            nick_timeout=self["nick-timeout"],
+            max_clients=self["max-clients"],
+            max_per_ip=self["max-per-ip"],
+            connect_rate=self["connect-rate"],
+        )
+
+
+def with_backlog(description: str) -> str:
+    """C{description} with a large listen backlog if it is a TCP endpoint that sets none."""
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6") and "backlog=" not in description:
+        return f"{description}:backlog={DEFAULT_BACKLOG}"
+    return description
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit as far as the hard limit allows; return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            log.warn("could not raise the open-file limit above {soft}", soft=soft)
+    return soft
 
 
 def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiService:
     """The chat service plus one listener per C{--listen}, as one service tree."""
     if reactor is None:
         from twisted.internet import reactor
+    raise_open_file_limit()
     catalog = Catalog(options["lang"])
+    limits = options.limits()
     top = MultiService()
-    chat = ChatService(catalog)
+    limiter = ConnectionLimiter(
+        reactor,
+        max_clients=limits.max_clients,
+        max_per_ip=limits.max_per_ip,
+        connect_rate=limits.connect_rate,
+    )
+    chat = ChatService(catalog, limiter)
     chat.setServiceParent(top)
-    factory = TelnetFactory(chat, catalog)
+    factory = TelnetFactory(chat, catalog, reactor, limits)
     for description in options["listen"]:
-        endpoint = endpoints.serverFromString(reactor, description)
+        endpoint = endpoints.serverFromString(reactor, with_backlog(description))
         listener = StreamServerEndpointService(endpoint, factory)
         # Fail at startup (twistd exits non-zero) instead of running on with no listener.
         listener._raiseSynchronously = True

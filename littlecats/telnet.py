@@ -2,17 +2,22 @@
 The telnet door: what a telnet or netcat user types becomes core calls, and core events become
 lines on their terminal.
 
-`TelnetDoor` renders each event once into the bytes every telnet member receives.
-`ChatProtocol` is one connection: a nickname state, then a chat state, reading lines through
-the NVT decoder (`littlecats.nvt`) and the text rules (`littlecats.text`).  `TelnetFactory`
-is the thin adapter that builds protocols over a `ChatService`.  No chat state lives here.
+`TelnetDoor` renders each event once and hands the bytes to a `Fanout`, which writes them to
+every telnet member once per reactor turn.  `ChatProtocol` is one connection: a nickname state,
+then a chat state, reading lines through the NVT decoder (`littlecats.nvt`), the text rules
+(`littlecats.text`) and a flood-control token bucket.  `TelnetFactory` is the thin adapter that
+builds protocols.  No chat state lives here: the registry is the core's.
 """
 
 from __future__ import annotations
 
+import socket
+from collections import deque
 from typing import ClassVar
 
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -20,12 +25,17 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from littlecats import events, text
-from littlecats.core import ChatError, ChatService, IChatClient, IDoor, Member
+from littlecats.core import ChatError, ChatService, IDoor, Member
+from littlecats.fanout import Fanout, Outlet
+from littlecats.limits import Limits, TokenBucket
 from littlecats.messages import Catalog
 from littlecats.nvt import TOO_LONG, LineDecoder
 
 MAX_LINE_BYTES = 2048
 USERS_PER_LINE_CHARS = 400
+SHUTDOWN_GRACE_SECONDS = 3.0
+# Dead peers: first probe after a minute of silence, then every 15 s, give up after 4.
+KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
 HELP_LINES = (
     "help-title",
     "help-text",
@@ -41,10 +51,13 @@ HELP_LINES = (
 
 @implementer(IDoor)
 class TelnetDoor:
-    """Renders core events as telnet lines in one language: UTF-8, CRLF-terminated."""
+    """Renders core events as telnet lines (UTF-8, CRLF) and fans them out to connections."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, clock: IReactorTime) -> None:
         self.catalog = catalog
+        self.clock = clock
+        self.fanout = Fanout(clock)
+        self.connections: set[ChatProtocol] = set()
         line = catalog.line
         self._renderers = {
             events.Joined: lambda e: line("joined", nick=e.nick),
@@ -58,14 +71,43 @@ class TelnetDoor:
             events.Renamed: lambda e: line("renamed", old=e.old, new=e.new),
             events.PrivateReceived: lambda e: line("private-from", nick=e.sender, text=e.text),
             events.PrivateSent: lambda e: line("private-to", nick=e.recipient, text=e.text),
+            events.ShuttingDown: lambda e: line("shutting-down"),
         }
 
     def render(self, event: events.Event) -> bytes:
         """The wire line for C{event}."""
         return self._renderers[type(event)](event)
 
+    # IDoor
 
-@implementer(IChatClient)
+    def attach(self, member: Member) -> None:
+        self.fanout.add(member.connection.outlet)
+
+    def detach(self, member: Member) -> None:
+        self.fanout.remove(member.connection.outlet)
+
+    def broadcast(self, event: events.Event) -> None:
+        self.fanout.broadcast(self.render(event))
+
+    def send(self, event: events.Event, member: Member) -> None:
+        self.fanout.send(member.connection.outlet, self.render(event))
+
+    def shutdown(self, event: events.Event) -> defer.Deferred[None]:
+        payload = self.render(event)
+        closing = []
+        for connection in list(self.connections):
+            closing.append(connection.close_with(payload))
+        self.fanout.flush()
+        everyone = defer.DeferredList(closing)
+
+        def _abort_stragglers(result: object) -> None:
+            for connection in list(self.connections):
+                connection.transport.abortConnection()
+
+        return everyone.addTimeout(SHUTDOWN_GRACE_SECONDS, self.clock).addBoth(_abort_stragglers)
+
+
+@implementer(IPushProducer)
 class ChatProtocol(LineReceiver):
     """One telnet connection: nickname negotiation, then chat."""
 
@@ -74,39 +116,179 @@ class ChatProtocol(LineReceiver):
     factory: TelnetFactory
     member: Member | None = None
     state = "connecting"
+    host: str | None = None
+    _nick_timer: IDelayedCall | None = None
+    _drain_call: IDelayedCall | None = None
+    _closed: defer.Deferred[None] | None = None
 
     # Connection
 
     def connectionMade(self) -> None:
+        factory = self.factory
         peer = self.transport.getPeer()
         if not isinstance(peer, IPv4Address | IPv6Address):
-            self.factory.log.error(self.catalog.template("log-no-address"), peer=repr(peer))
-            self.transport.write(self.catalog.line("err-no-address"))
-            self.state = "closed"
-            self.transport.loseConnection()
+            factory.log.error(factory.catalog.template("log-no-address"), peer=repr(peer))
+            self._refuse("err-no-address")
             return
+        refusal = factory.service.admit(peer.host)
+        if refusal is not None:
+            factory.log.info(factory.catalog.template("log-refused"), ip=peer.host, reason=refusal)
+            self._refuse(refusal, max=factory.limits.max_per_ip)
+            return
+        self.host = peer.host
         self.peer = peer
+        limits = factory.limits
         self.decoder = LineDecoder(self.MAX_LENGTH)
+        self.inbox: deque[bytes | None] = deque()
+        self.inbox_bytes = 0
+        self.bucket = TokenBucket.full(
+            limits.flood_rate, limits.flood_burst, factory.clock.seconds()
+        )
+        self.outlet = Outlet(self.transport, self._dropped, limits.max_sendq)
+        self.transport.registerProducer(self, True)
+        self._keepalive()
+        factory.door.connections.add(self)
         self.state = "nickname"
-        self.transport.write(self.catalog.line("greeting") + self.catalog.line("nick-prompt"))
+        if limits.nick_timeout:
+            self._nick_timer = factory.clock.callLater(limits.nick_timeout, self._nick_timed_out)
+        self.write(self.catalog.line("greeting") + self.catalog.line("nick-prompt"))
+
+    def _refuse(self, msgid: str, **fields: object) -> None:
+        self.state = "closed"
+        self.transport.write(self.catalog.line(msgid, **fields))
+        self.transport.loseConnection()
+
+    def _keepalive(self) -> None:
+        if not ITCPTransport.providedBy(self.transport):
+            return
+        self.transport.setTcpKeepAlive(True)
+        handle = self.transport.getHandle()
+        for option, value in KEEPALIVE.items():
+            if hasattr(socket, option):
+                handle.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        if self.host is None:
+            return
         self.state = "closed"
+        self.outlet.closed = True
+        self._cancel_timers()
+        self.factory.door.connections.discard(self)
         if self.member is not None:
-            self.factory.service.leave(self.member)
+            member, self.member = self.member, None
+            self.factory.service.leave(member)
+        self.factory.service.release(self.host)
+        self.host = None
+        closed, self._closed = self._closed, None
+        if closed is not None:
+            closed.callback(None)
+
+    def _cancel_timers(self) -> None:
+        for call in (self._nick_timer, self._drain_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._nick_timer = self._drain_call = None
+
+    def close(self, reason: str = "") -> None:
+        """Leave the chat (if joined), flush what this connection is owed, then close it."""
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        self._cancel_timers()
+        if self.member is not None:
+            member, self.member = self.member, None
+            self.factory.service.leave(member, reason)
+        else:
+            self.factory.door.fanout.remove(self.outlet)
+        self.outlet.release()
+        self.transport.loseConnection()
+
+    def close_with(self, payload: bytes) -> defer.Deferred[None]:
+        """Send C{payload}, close, and fire once the connection is gone (server shutdown)."""
+        self._closed = defer.Deferred()
+        if self.state != "closed":
+            self.write(payload)
+            self.close()
+        return self._closed
+
+    def _dropped(self, why: str) -> None:
+        """The outlet cannot take more (slow reader, or a failed write): drop the connection."""
+        nick = self.member.nick if self.member is not None else "-"
+        self.factory.log.warn(
+            self.catalog.template(f"log-dropped-{why}"),
+            nick=nick,
+            ip=self.host,
+            max=self.factory.limits.max_sendq,
+        )
+        self.state = "closed"
+        self._cancel_timers()
+        self.transport.abortConnection()
+        if self.member is not None:
+            member, self.member = self.member, None
+            self.factory.service.leave(member)
+
+    # Output: everything to this connection goes through the fan-out, so it stays in order.
+
+    def write(self, data: bytes) -> None:
+        self.factory.door.fanout.send(self.outlet, data)
+
+    def sendMessage(self, msgid: str, **fields: object) -> None:
+        """Send one catalog message to this connection only."""
+        self.write(self.catalog.line(msgid, **fields))
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.factory.catalog
+
+    # IPushProducer: the transport's signals about its send buffer.
+
+    def pauseProducing(self) -> None:
+        self.outlet.pause()
+
+    def resumeProducing(self) -> None:
+        self.outlet.resume()
+
+    def stopProducing(self) -> None:
+        self.outlet.closed = True
+
+    # Input
 
     def dataReceived(self, data: bytes) -> None:
         if self.state == "closed":
             return
         lines, replies = self.decoder.feed(data)
         if replies:
-            self.transport.write(replies)
-        for line in lines:
-            if self.state == "closed":
+            self.write(replies)
+        if not lines:
+            return
+        self.inbox.extend(lines)
+        self.inbox_bytes += sum(len(line) for line in lines if line is not None)
+        limit = self.factory.limits.max_recvq
+        if limit and self.inbox_bytes > limit:
+            self.factory.log.warn(
+                self.catalog.template("log-dropped-flood"), ip=self.host, max=limit
+            )
+            self.inbox.clear()
+            self.sendMessage("err-flood")
+            self.close()
+            return
+        if self._drain_call is None:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Handle queued lines as fast as the flood bucket allows; wait for tokens otherwise."""
+        self._drain_call = None
+        inbox, bucket, clock = self.inbox, self.bucket, self.factory.clock
+        while inbox and self.state != "closed":
+            now = clock.seconds()
+            if not bucket.take(now):
+                self._drain_call = clock.callLater(bucket.wait(now), self._drain)
                 return
+            line = inbox.popleft()
             if line is TOO_LONG:
                 self.lineLengthExceeded(b"")
             else:
+                self.inbox_bytes -= len(line)
                 self.lineReceived(line)
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -120,36 +302,27 @@ class ChatProtocol(LineReceiver):
         elif self.state == "chat":
             self.line_chat(cleaned)
 
-    # IChatClient
-
-    def send(self, payload: bytes) -> None:  # type: ignore[override]
-        self.transport.write(payload)
-
-    def abort(self) -> None:
-        self.transport.abortConnection()
-
-    # Helpers
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.factory.catalog
-
-    def sendMessage(self, msgid: str, **fields: object) -> None:
-        """Send one catalog message to this connection only."""
-        self.transport.write(self.catalog.line(msgid, **fields))
-
     # Nickname state
 
+    def _nick_timed_out(self) -> None:
+        self._nick_timer = None
+        self.sendMessage("err-nick-timeout", seconds=int(self.factory.limits.nick_timeout))
+        self.close()
+
     def line_nickname(self, line: str) -> None:
+        factory = self.factory
         try:
-            self.member = self.factory.service.join(
-                line, self, self.factory.door, self.peer.host, self.peer.port
+            self.member = factory.service.join(
+                line, factory.door, self, self.peer.host, self.peer.port
             )
         except ChatError as refused:
             self.sendMessage(refused.msgid, **refused.fields)
             self.sendMessage("nick-prompt")
         else:
             self.state = "chat"
+            if self._nick_timer is not None:
+                self._nick_timer.cancel()
+                self._nick_timer = None
 
     # Chat state
 
@@ -210,14 +383,11 @@ class ChatProtocol(LineReceiver):
         self.factory.service.act(self.member, argument)
 
     def cmd_quit(self, argument: str) -> None:
-        member, self.member = self.member, None
-        self.sendMessage("goodbye", nick=member.nick)
-        self.state = "closed"
-        self.factory.service.leave(member, argument)
-        self.transport.loseConnection()
+        self.sendMessage("goodbye", nick=self.member.nick)
+        self.close(argument)
 
     def cmd_help(self, argument: str) -> None:
-        self.transport.write(b"".join(self.catalog.line(msgid) for msgid in HELP_LINES))
+        self.write(b"".join(self.catalog.line(msgid) for msgid in HELP_LINES))
 
     commands: ClassVar = {
         "msg": cmd_msg,
@@ -239,10 +409,19 @@ class TelnetFactory(Factory):
     noisy = False
     log = Logger()
 
-    def __init__(self, service: ChatService, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        catalog: Catalog,
+        clock: IReactorTime,
+        limits: Limits | None = None,
+    ) -> None:
         self.service = service
         self.catalog = catalog
-        self.door = TelnetDoor(catalog)
+        self.clock = clock
+        self.limits = limits if limits is not None else Limits()
+        self.door = TelnetDoor(catalog, clock)
+        service.add_door(self.door)
 
     def logPrefix(self) -> str:
         return "littlecats-telnet"

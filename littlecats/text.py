@@ -35,16 +35,20 @@ def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(_FALLBACK_ERRORS, _cp1252_fallback)
 
-# CSI (ESC [ or 8-bit CSI), OSC/DCS/PM/APC strings up to their terminator, then any other
-# two-character escape.  A lone ESC left over is removed with the other control characters.
+# CSI (ESC [ or 8-bit CSI), OSC/DCS/SOS/PM/APC strings up to their terminator (across line
+# breaks, as a terminal reads them), then any other two-character escape.  A lone ESC left over
+# is removed with the other control characters.
 _ESCAPES = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
     r"|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)"
-    r"|\x1b[ -/]*[0-~]"
+    r"|\x1b[ -/]*[0-~]",
+    re.DOTALL,
 )
 # C0 controls except tab, DEL, C1 controls, bidirectional marks, embeddings, overrides and
 # isolates, and the BOM / zero-width no-break space.
-_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROLS = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 _EDITS = re.compile("[\x08\x15\x7f]")
 
 

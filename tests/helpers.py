@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from littlecats.core import ChatService
+from littlecats.limits import ConnectionLimiter, Limits
 from littlecats.messages import Catalog
 from littlecats.telnet import ChatProtocol, TelnetFactory
 
@@ -39,6 +40,7 @@ class FakeClient:
 
     def raw(self) -> bytes:
         """Everything received since the last read, and forget it."""
+        self.protocol.factory.door.fanout.flush()
         data = self.transport.value()
         self.transport.clear()
         return data
@@ -53,18 +55,35 @@ class FakeClient:
         """The connection is lost without a word."""
         self.protocol.connectionLost(None)
 
+    def close_if_asked(self) -> None:
+        """Play the kernel: if the server asked to close, the connection is lost."""
+        if self.transport.disconnecting:
+            self.protocol.connectionLost(None)
+
     @property
     def closed(self) -> bool:
         return self.transport.disconnecting
 
 
 class Harness:
-    """A chat service with its telnet door, in one language."""
+    """A chat service with its telnet door, in one language, on a clock the test drives.
 
-    def __init__(self, lang: str = "pt") -> None:
+    Flood control and the per-IP limits are off unless a test asks for them, so tests can type
+    as fast, and connect as often from one address, as they like.
+    """
+
+    def __init__(self, lang: str = "pt", **limits: float) -> None:
+        self.clock = MemoryReactorClock()
         self.catalog = Catalog(lang)
-        self.service = ChatService(self.catalog)
-        self.factory = TelnetFactory(self.service, self.catalog)
+        self.limits = Limits(**{"flood_rate": 0, "connect_rate": 0, "max_per_ip": 0, **limits})
+        limiter = ConnectionLimiter(
+            self.clock,
+            max_clients=self.limits.max_clients,
+            max_per_ip=self.limits.max_per_ip,
+            connect_rate=self.limits.connect_rate,
+        )
+        self.service = ChatService(self.catalog, limiter)
+        self.factory = TelnetFactory(self.service, self.catalog, self.clock, self.limits)
 
     def connect(self, host: str = "127.0.0.1") -> FakeClient:
         return FakeClient(self.factory, host)

@@ -34,6 +34,8 @@ from littlecats.nvt import TOO_LONG, LineDecoder
 MAX_LINE_BYTES = 2048
 USERS_PER_LINE_CHARS = 400
 SHUTDOWN_GRACE_SECONDS = 3.0
+# What a queued line costs against --max-recvq besides its bytes, so empty lines count too.
+LINE_OVERHEAD = 64
 # Dead peers: first probe after a minute of silence, then every 15 s, give up after 4.
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
 HELP_LINES = (
@@ -263,6 +265,7 @@ class ChatProtocol(LineReceiver):
             return
         self.inbox.extend(lines)
         self.inbox_bytes += sum(len(line) for line in lines if line is not None)
+        self.inbox_bytes += LINE_OVERHEAD * len(lines)
         limit = self.factory.limits.max_recvq
         if limit and self.inbox_bytes > limit:
             self.factory.log.warn(
@@ -286,9 +289,10 @@ class ChatProtocol(LineReceiver):
                 return
             line = inbox.popleft()
             if line is TOO_LONG:
+                self.inbox_bytes -= LINE_OVERHEAD
                 self.lineLengthExceeded(b"")
             else:
-                self.inbox_bytes -= len(line)
+                self.inbox_bytes -= len(line) + LINE_OVERHEAD
                 self.lineReceived(line)
 
     def lineLengthExceeded(self, line: bytes) -> None:

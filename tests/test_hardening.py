@@ -1,0 +1,214 @@
+"""
+Hardening, through the telnet door: send queues, flood control, nickname timeout, connection
+limits and shutdown, with time driven by MemoryReactorClock (no real sleeping).
+"""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+
+from tests.helpers import Harness
+
+FLOOD = "!!! Mensagens demais em pouco tempo (flood); a conexão será encerrada."
+
+
+class TestSendQueue:
+    def test_slow_reader_dropped_and_announced(self):
+        """A client that stops reading is dropped once its queue passes --max-sendq; everyone
+        else sees the normal leave notice and keeps chatting."""
+        chat = Harness(max_sendq=10_000)
+        ana, slow = chat.join("ana"), chat.join("lento")
+        ana.raw()
+        slow.protocol.pauseProducing()  # the transport says: my buffer is full
+        for i in range(200):
+            ana.line(f"mensagem {i:04d} " + "x" * 40)
+            chat.clock.advance(0)
+        assert slow.transport.disconnected
+        slow.drop()
+        lines = ana.lines()
+        assert "*** lento saiu do chat dos Little Cats." in lines
+        assert len([line for line in lines if line.startswith("<ana>")]) == 200
+        assert chat.service.nicknames() == ["ana"]
+
+    def test_reader_that_catches_up_loses_nothing(self):
+        """A client that pauses but resumes under the bound receives everything, in order."""
+        chat = Harness(max_sendq=1_000_000)
+        ana, paused = chat.join("ana"), chat.join("pausa")
+        paused.protocol.pauseProducing()
+        for i in range(100):
+            ana.line(f"m{i}")
+        chat.clock.advance(0)
+        assert paused.raw() == b""
+        paused.protocol.resumeProducing()
+        assert paused.lines() == [f"<ana> m{i}" for i in range(100)]
+
+    def test_quit_while_paused_still_flushes_goodbye(self):
+        """Held output and the goodbye are handed to the transport when a paused client quits."""
+        chat = Harness()
+        ana, bia = chat.join("ana"), chat.join("bia")
+        bia.protocol.pauseProducing()
+        ana.line("oi")
+        chat.clock.advance(0)
+        bia.line("/quit")
+        assert bia.lines() == ["<ana> oi", "*** Até logo, bia!"]
+
+
+class TestFlood:
+    def test_burst_then_fakelag(self):
+        """Ten lines (the nickname included) go through at once; the rest are delayed to 5 a
+        second, none dropped, none reordered."""
+        chat = Harness(flood_rate=5, flood_burst=10)
+        ana, bia = chat.join("ana"), chat.join("bia")
+        ana.raw()
+        bia.send(b"".join(b"l%d\r\n" % i for i in range(15)))
+        assert ana.lines() == [f"<bia> l{i}" for i in range(9)]
+        chat.clock.advance(0.2)
+        assert ana.lines() == ["<bia> l9"]
+        chat.clock.advance(1.0)
+        assert ana.lines() == [f"<bia> l{i}" for i in range(10, 15)]
+        assert not bia.closed
+
+    def test_flooder_does_not_delay_others(self):
+        """While one client's lines are held back, another client's lines go straight through."""
+        chat = Harness(flood_rate=5, flood_burst=10)
+        ana, bia = chat.join("ana"), chat.join("bia")
+        bia.send(b"".join(b"f%d\r\n" % i for i in range(40)))
+        ana.raw()
+        ana.line("ainda falo")
+        assert ana.lines() == ["<ana> ainda falo"]
+
+    def test_excess_flood_disconnects(self):
+        """Past the receive-queue bound the flooder is told why and disconnected; the others
+        see a normal leave."""
+        chat = Harness(flood_rate=5, flood_burst=10, max_recvq=1000)
+        ana, bia = chat.join("ana"), chat.join("bia")
+        ana.raw()
+        bia.raw()
+        bia.send(b"".join(b"flood %03d\r\n" % i for i in range(200)))
+        lines = bia.lines()
+        assert lines[-1] == FLOOD
+        assert bia.closed
+        bia.close_if_asked()
+        assert ana.lines()[-1] == "*** bia saiu do chat dos Little Cats."
+        assert chat.clock.getDelayedCalls() == []
+
+    def test_empty_lines_count_against_the_bound(self):
+        """A flood of empty lines is bounded too: each line costs at least a fixed overhead."""
+        chat = Harness(flood_rate=5, flood_burst=10, max_recvq=64 * 1024)
+        bia = chat.join("bia")
+        bia.send(b"\n" * 100_000)
+        assert bia.lines()[-1] == FLOOD
+        assert len(bia.protocol.inbox) == 0
+
+    def test_flood_limits_apply_before_nickname(self):
+        """A connection flooding before choosing a nickname is dropped too."""
+        chat = Harness(flood_rate=5, flood_burst=10, max_recvq=1000)
+        client = chat.connect()
+        client.raw()
+        client.send(b"x y\r\n" * 1000)
+        assert client.lines()[-1] == FLOOD
+        assert client.closed
+
+
+class TestNicknameTimeout:
+    def test_idle_handshake_is_closed(self):
+        """A connection that does not choose a nickname in time is told why and closed."""
+        chat = Harness(nick_timeout=60)
+        client = chat.connect()
+        client.raw()
+        chat.clock.advance(59)
+        assert not client.closed
+        chat.clock.advance(1)
+        assert client.lines() == [
+            "!!! Tempo esgotado: escolha um apelido em até 60 segundos. Até logo!"
+        ]
+        assert client.closed
+
+    def test_timer_cancelled_on_join_and_on_drop(self):
+        """Joining or leaving cancels the nickname timer: no stray timers remain."""
+        chat = Harness(nick_timeout=60)
+        chat.join("ana")
+        gone = chat.connect()
+        gone.drop()
+        chat.clock.advance(0)
+        assert chat.clock.getDelayedCalls() == []
+        chat.clock.advance(120)
+
+
+class TestConnectionLimits:
+    def _connect_from(self, chat: Harness, host: str) -> StringTransport:
+        transport = StringTransport(peerAddress=IPv4Address("TCP", host, 5555))
+        protocol = chat.factory.buildProtocol(transport.getPeer())
+        protocol.makeConnection(transport)
+        transport.protocol = protocol
+        return transport
+
+    def test_server_full(self):
+        """Past --max-clients a newcomer gets one clear line and is closed."""
+        chat = Harness(max_clients=2)
+        self._connect_from(chat, "10.0.0.1")
+        self._connect_from(chat, "10.0.0.2")
+        third = self._connect_from(chat, "10.0.0.3")
+        assert third.value() == "!!! O servidor está cheio; tente de novo mais tarde.\r\n".encode()
+        assert third.disconnecting
+
+    def test_per_ip(self):
+        """Past --max-per-ip from one address, that address is refused; others are not."""
+        chat = Harness(max_per_ip=2)
+        first = self._connect_from(chat, "10.0.0.1")
+        self._connect_from(chat, "10.0.0.1")
+        refused = self._connect_from(chat, "10.0.0.1")
+        assert refused.value() == (
+            "!!! Conexões demais a partir do seu IP (máximo de 2).\r\n".encode()
+        )
+        assert not self._connect_from(chat, "10.0.0.2").disconnecting
+        first.protocol.connectionLost(None)
+        assert not self._connect_from(chat, "10.0.0.1").disconnecting
+
+    def test_refused_connection_does_not_count(self):
+        """A refused connection closing does not free a slot it never held."""
+        chat = Harness(max_per_ip=1)
+        self._connect_from(chat, "10.0.0.1")
+        refused = self._connect_from(chat, "10.0.0.1")
+        refused.protocol.connectionLost(None)
+        assert chat.service.limiter.per_ip == {"10.0.0.1": 1}
+
+    def test_connect_rate(self):
+        """Too many new connections a minute from one address are refused for a while."""
+        chat = Harness(connect_rate=2)
+        for _ in range(2):
+            self._connect_from(chat, "10.0.0.1").protocol.connectionLost(None)
+        refused = self._connect_from(chat, "10.0.0.1")
+        assert refused.value().startswith("!!! Conexões novas demais".encode())
+        chat.clock.advance(30)
+        assert not self._connect_from(chat, "10.0.0.1").disconnecting
+
+
+class TestShutdown:
+    def test_everyone_told_then_closed(self):
+        """On shutdown every connection, joined or not, is told and closed; no leave notices."""
+        chat = Harness()
+        ana, bia = chat.join("ana"), chat.join("bia")
+        pending = chat.connect()
+        for client in (ana, bia, pending):
+            client.raw()
+        done = chat.service.stopService()
+        notice = ["*** O servidor está sendo desligado. Até breve!"]
+        for client in (ana, bia, pending):
+            assert client.lines() == notice
+            assert client.closed
+        assert not done.called
+        for client in (ana, bia, pending):
+            client.close_if_asked()
+        assert done.called
+        assert ana.lines() == bia.lines() == []
+
+    def test_stragglers_aborted_after_grace(self):
+        """Connections that do not close within the grace period are aborted."""
+        chat = Harness()
+        ana = chat.join("ana")
+        done = chat.service.stopService()
+        chat.clock.advance(3)
+        assert ana.transport.disconnected
+        assert done.called

@@ -13,16 +13,30 @@ its buffer is full, output is held in the outlet, up to `max_held` bytes; past t
 overflows and its owner is told through `drop` (a slow reader is dropped, never allowed to
 grow memory).
 
+On a plain TCP transport whose own buffer is empty, an outlet sends straight on the socket and
+hands only what the kernel did not take to `transport.write`: the profile of a 1000-member room
+showed the transport's write path (register with epoll, wait a turn, send, unregister) costing
+three system calls and most of the server's time per recipient per turn, where one `send` does.
+The transport stays the owner of the connection: anything it has buffered goes first, and any
+error is left for it to discover.
+
 Payloads are opaque bytes here: no wire format, no chat rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from socket import socket
 
 import attrs
+from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
 from twisted.logger import Logger
+
+
+def _direct_socket(transport: ITransport) -> socket | None:
+    """The socket under C{transport} if it is a Twisted TCP connection we can send on."""
+    return transport.socket if isinstance(transport, tcp.Connection) else None
 
 
 @attrs.define(eq=False)
@@ -40,13 +54,33 @@ class Outlet:
     held: list[bytes] = attrs.field(factory=list)
     held_bytes: int = 0
     closed: bool = False
+    socket: socket | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self.socket = _direct_socket(self.transport)
 
     def write(self, data: bytes) -> None:
         """Hand C{data} to the transport, or hold it while the transport is full."""
         if self.closed or not data:
             return
         if not self.paused:
-            self.transport.write(data)
+            sock = self.socket
+            transport = self.transport
+            if (
+                sock is not None
+                and not transport._tempDataLen
+                and transport.offset == len(transport.dataBuffer)
+                and transport.connected
+                and not transport.disconnecting
+            ):
+                try:
+                    sent = sock.send(data)
+                except OSError:
+                    sent = 0  # would block, or an error the transport will report itself
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            transport.write(data)
             return
         self.held.append(data)
         self.held_bytes += len(data)

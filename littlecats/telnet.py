@@ -266,17 +266,17 @@ class ChatProtocol(LineReceiver):
         self.inbox.extend(lines)
         self.inbox_bytes += sum(len(line) for line in lines if line is not None)
         self.inbox_bytes += LINE_OVERHEAD * len(lines)
+        if self._drain_call is None:
+            self._drain()
         limit = self.factory.limits.max_recvq
-        if limit and self.inbox_bytes > limit:
+        if limit and self.inbox_bytes > limit and self.state != "closed":
             self.factory.log.warn(
                 self.catalog.template("log-dropped-flood"), ip=self.host, max=limit
             )
             self.inbox.clear()
+            self.inbox_bytes = 0
             self.sendMessage("err-flood")
             self.close()
-            return
-        if self._drain_call is None:
-            self._drain()
 
     def _drain(self) -> None:
         """Handle queued lines as fast as the flood bucket allows; wait for tokens otherwise."""

@@ -41,7 +41,8 @@ class LineClient(LineOnlyReceiver):
 def server():
     """A real `makeService` tree listening on an ephemeral loopback port."""
     options = Options()
-    options.parseOptions(["--listen", "tcp:0:interface=127.0.0.1"])
+    # Flood control off: these tests send bursts on purpose (tests/test_hardening.py covers it).
+    options.parseOptions(["--listen", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"])
     top = makeService(options, reactor=reactor)
     top.privilegedStartService()
     top.startService()
@@ -138,3 +139,19 @@ def test_connect_factory_is_quiet():
 
     assert TelnetFactory.noisy is False
     assert protocol.Factory.noisy is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_reader_that_pauses_gets_everything_in_order(server):
+    """A user who stops reading for a while (kernel buffers full, partial sends) still receives
+    every line, in order, once it reads again."""
+    talker = await _connect(server, "talker")
+    reader = await _connect(server, "reader")
+    await talker.expect(1)
+    reader.transport.pauseProducing()
+    lines = [f"{i:05d} " + "x" * 480 for i in range(1000)]
+    for line in lines:
+        talker.say(line)
+    assert (await talker.expect(1000)) == [f"<talker> {line}" for line in lines]
+    reader.transport.resumeProducing()
+    assert (await reader.expect(1000)) == [f"<talker> {line}" for line in lines]

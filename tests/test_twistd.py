@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-TIMEOUT = 20
+TIMEOUT = 60  # generous: a loaded CI machine can be slow to start a process
 
 
 def _twistd(*args: str, cwd: Path) -> subprocess.Popen:
@@ -31,22 +31,41 @@ def _twistd(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 def _read_until(process: subprocess.Popen, pattern: str) -> re.Match:
-    """Read the server's log until a line matches C{pattern}."""
+    """Read the server's log until a line matches C{pattern}.
+
+    Reads the raw file descriptor (a buffered reader could hold the wanted line in its buffer
+    while select() reports nothing more to read), keeping partial lines between calls.
+    """
+    fd = process.stdout.fileno()
+    pending = _pending.setdefault(process.pid, bytearray())
     selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    selector.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + TIMEOUT
     seen = []
-    while time.monotonic() < deadline:
-        if not selector.select(deadline - time.monotonic()):
-            break
-        line = process.stdout.readline().decode("utf-8", "replace")
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(pattern, line)
-        if match:
-            return match
-    raise AssertionError(f"no log line matched {pattern!r}; log was:\n{''.join(seen)}")
+    try:
+        while True:
+            while b"\n" in pending:
+                raw, _, rest = bytes(pending).partition(b"\n")
+                pending[:] = rest
+                line = raw.decode("utf-8", "replace")
+                seen.append(line)
+                match = re.search(pattern, line)
+                if match:
+                    return match
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            pending += chunk
+    finally:
+        selector.close()
+    log = "\n".join(seen)
+    raise AssertionError(f"no log line matched {pattern!r}; log was:\n{log}")
+
+
+_pending: dict[int, bytearray] = {}
 
 
 class User:

@@ -1,12 +1,104 @@
-"""Entry point of `littlecats-client` and `python -m littlecats.client`."""
+"""
+Entry point of `littlecats-client` and `python -m littlecats.client`: options and wiring.
 
+`parser` reads `[HOST [PORT]] [--nick NICK] [--lang pt|en] [--no-color]`, with its help in the
+client's language (`--lang`, else the locale's, else the project default).  `main` picks the
+mode: the terminal UI (`tui`) when standard input and output are both terminals (and not
+`TERM=dumb`), else pipe mode (`pipe`), and runs it on the reactor.  Nothing else lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from twisted.internet.task import react
+
+from littlecats.client import render
+from littlecats.messages import DEFAULT_LANGUAGE, LANGUAGES, Catalog
+
+DEFAULT_HOST = "localhost"
+DEFAULT_PORT = 4000
 
 
-def main() -> int:
-    """Run the client."""
-    sys.stderr.write("littlecats-client: not yet available; use telnet or netcat for now.\n")
-    return 2
+def language(argv: Sequence[str], environ: Mapping[str, str]) -> str:
+    """The client's language: C{--lang} if given and known, else the locale's, else the default."""
+    for i, arg in enumerate(argv):
+        value = None
+        if arg == "--lang" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--lang="):
+            value = arg.partition("=")[2]
+        if value in LANGUAGES:
+            return value
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        prefix = environ.get(variable, "")[:2]
+        if prefix in LANGUAGES:
+            return prefix
+    return DEFAULT_LANGUAGE
+
+
+def parser(catalog: Catalog) -> argparse.ArgumentParser:
+    """The command line of the client, its help in the catalog's language."""
+    text = catalog.text
+    parser = argparse.ArgumentParser(
+        prog="littlecats-client",
+        usage=text("client-help-synopsis"),
+        description=text("client-help-longdesc"),
+    )
+    parser.add_argument("host", nargs="?", default=DEFAULT_HOST, metavar="HOST")
+    parser.add_argument(
+        "port", nargs="?", default=DEFAULT_PORT, type=_port(catalog), metavar="PORT"
+    )
+    parser.add_argument("--nick", "-n", metavar="NICK", help=text("client-help-nick"))
+    parser.add_argument(
+        "--lang",
+        "-l",
+        choices=LANGUAGES,
+        default=catalog.language,
+        help=text("client-help-lang", languages=", ".join(LANGUAGES)),
+    )
+    parser.add_argument("--no-color", action="store_true", help=text("client-help-no-color"))
+    return parser
+
+
+def _port(catalog: Catalog) -> Callable[[str], int]:
+    def port(value: str) -> int:
+        if value.isdigit() and 0 < int(value) < 65536:
+            return int(value)
+        raise argparse.ArgumentTypeError(catalog.text("client-err-usage-port", port=value))
+
+    return port
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the client; C{--help} and usage errors exit (0 or 2) before connecting."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    catalog = Catalog(language(argv, os.environ))
+    options = vars(parser(catalog).parse_args(argv))
+    interactive = (
+        sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
+    )
+    if interactive:
+        from littlecats.client import tui
+
+        colour = render.colour_wanted(options["no_color"], os.environ)
+        react(
+            lambda reactor: tui.run(
+                reactor, options["host"], options["port"], options["nick"], catalog, colour
+            )
+        )
+    else:
+        from littlecats.client import pipe
+
+        react(
+            lambda reactor: pipe.run(
+                reactor, options["host"], options["port"], options["nick"], catalog
+            )
+        )
+    return 0  # react() exits the process itself
 
 
 if __name__ == "__main__":

@@ -1,0 +1,352 @@
+"""
+Tests of the client's protocol layer: line classification, framing and the chat session,
+driven through `StringTransport` and a memory clock, fed byte by byte where framing matters.
+"""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from littlecats.client.lines import Classifier, Kind, Line
+from littlecats.client.protocol import (
+    MAX_LINE_BYTES,
+    QUIT_GRACE_SECONDS,
+    ChatSession,
+    IChatView,
+    SessionFailed,
+    State,
+)
+from littlecats.messages import Catalog
+
+PT_LINES = [
+    ("<bob> olá, tudo bem?", Kind.PUBLIC, {"nick": "bob", "text": "olá, tudo bem?"}),
+    ("* bob acena", Kind.ACTION, {"nick": "bob", "text": "acena"}),
+    ("[privado de bob] psst", Kind.PRIVATE_IN, {"nick": "bob", "text": "psst"}),
+    ("[privado para bob] oi", Kind.PRIVATE_OUT, {"nick": "bob", "text": "oi"}),
+    ("*** O cliente bob entrou no chat dos Little Cats.", Kind.JOINED, {"nick": "bob"}),
+    ("*** bob saiu do chat dos Little Cats.", Kind.LEFT, {"nick": "bob"}),
+    ("*** bob saiu do chat dos Little Cats. (até)", Kind.LEFT, {"nick": "bob", "reason": "até"}),
+    ("*** bob agora se chama rob.", Kind.RENAMED, {"old": "bob", "new": "rob"}),
+    ("*** Usuários conectados (2): ana, bob", Kind.USERS, {"count": "2", "nicks": "ana, bob"}),
+    ("*** Nenhum outro usuário está conectado.", Kind.ALONE, {}),
+    ("*** Até logo, bob!", Kind.GOODBYE, {"nick": "bob"}),
+    ("Escolha seu apelido:", Kind.PROMPT, {}),
+    ("*** Bem-vindo ao chat dos Little Cats!", Kind.NOTICE, {}),
+    ("!!! O apelido bob já está em uso.", Kind.ERROR, {}),
+    ("something else entirely", Kind.TEXT, {}),
+]
+EN_LINES = [
+    ("<bob> hi there", Kind.PUBLIC, {"nick": "bob", "text": "hi there"}),
+    ("* bob waves", Kind.ACTION, {"nick": "bob", "text": "waves"}),
+    ("[private from bob] psst", Kind.PRIVATE_IN, {"nick": "bob", "text": "psst"}),
+    ("[private to bob] hi", Kind.PRIVATE_OUT, {"nick": "bob", "text": "hi"}),
+    ("*** bob joined the Little Cats chat.", Kind.JOINED, {"nick": "bob"}),
+    ("*** bob left the Little Cats chat.", Kind.LEFT, {"nick": "bob"}),
+    ("*** bob is now known as rob.", Kind.RENAMED, {"old": "bob", "new": "rob"}),
+    ("*** Connected users (2): ana, bob", Kind.USERS, {"count": "2", "nicks": "ana, bob"}),
+    ("Choose your nickname:", Kind.PROMPT, {}),
+    ("!!! Unknown command: /x. Type /help to see the commands.", Kind.ERROR, {}),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "fields"), PT_LINES + EN_LINES)
+def test_every_line_kind_is_recognised_in_both_languages(text, kind, fields):
+    """Each kind of server line is recognised, in Portuguese and English, with its fields."""
+    line = Classifier().classify(text)
+    assert line.kind is kind
+    assert line.text == text
+    for name, value in fields.items():
+        assert line.fields[name] == value
+
+
+def test_nickname_spans_point_at_the_nicknames():
+    """The classifier says where nicknames sit in the text, for colouring them."""
+    line = Classifier().classify("*** a.b agora se chama c-d.")
+    assert [line.text[start:end] for _field, start, end in line.spans] == ["a.b", "c-d"]
+
+
+def test_public_text_that_looks_like_a_notice_stays_public():
+    """A user cannot make their message pass for a server notice: it stays a public line."""
+    line = Classifier().classify("<eve> *** O cliente bob entrou no chat dos Little Cats.")
+    assert line.kind is Kind.PUBLIC
+    assert line.nick == "eve"
+
+
+def test_user_list_continuation_only_after_a_user_list():
+    """A '*** a, b' line continues a user list only right after one; elsewhere it is a notice."""
+    classifier = Classifier()
+    assert classifier.classify("*** a, b").kind is Kind.NOTICE
+    classifier.classify("*** Connected users (4): ana, bob")
+    more = classifier.classify("*** cy, dan")
+    assert more.kind is Kind.USERS_MORE
+    assert more.nicks() == ["cy", "dan"]
+
+
+@implementer(IChatView)
+class RecordingView:
+    """A view that remembers what the session told it."""
+
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+        self.wanted: list[Line | None] = []
+        self.status_changes = 0
+
+    def show(self, line: Line) -> None:
+        self.lines.append(line)
+
+    def statusChanged(self) -> None:
+        self.status_changes += 1
+
+    def nicknameWanted(self, refusal: Line | None) -> None:
+        self.wanted.append(refusal)
+
+    def texts(self) -> list[str]:
+        return [line.text for line in self.lines]
+
+
+class Connection:
+    """A session with its current connection on a StringTransport."""
+
+    def __init__(self, nick: str | None = "ana", reconnect: bool = False, **kw: object) -> None:
+        self.view = RecordingView()
+        self.clock = Clock()
+        self.session = ChatSession(
+            self.view, Catalog("en"), self.clock, nick=nick, reconnect=reconnect, **kw
+        )
+        self.connect()
+
+    def connect(self) -> None:
+        self.transport = StringTransport()
+        self.protocol = self.session.factory().buildProtocol(None)
+        self.protocol.makeConnection(self.transport)
+
+    def receive(self, data: bytes, bytewise: bool = False) -> None:
+        if bytewise:
+            for i in range(len(data)):
+                self.protocol.dataReceived(data[i : i + 1])
+        else:
+            self.protocol.dataReceived(data)
+
+    def sent(self) -> bytes:
+        data = self.transport.value()
+        self.transport.clear()
+        return data
+
+    def drop(self) -> None:
+        self.protocol.connectionLost(Failure(ConnectionError("gone")))
+
+
+GREETING = b"*** Bem-vindo ao chat dos Little Cats!\r\nEscolha seu apelido:\r\n"
+
+
+def test_view_interface_is_provided():
+    """The recording view used below really provides the view interface."""
+    assert verifyObject(IChatView, RecordingView())
+
+
+def test_lines_survive_any_fragmentation():
+    """Lines split anywhere, even inside a multibyte character, arrive whole and in order."""
+    conn = Connection(nick=None)
+    conn.receive(GREETING + "<bob> olá João 😀\r\n".encode(), bytewise=True)
+    assert conn.view.texts() == [
+        "*** Bem-vindo ao chat dos Little Cats!",
+        "Escolha seu apelido:",
+        "<bob> olá João 😀",
+    ]
+
+
+def test_nick_option_answers_the_prompt_and_joins():
+    """Given a nickname, the client answers the prompt itself and is in the chat once joined."""
+    conn = Connection()
+    conn.receive(GREETING)
+    assert conn.sent() == b"ana\r\n"
+    assert conn.session.state is State.JOINING
+    conn.receive(b"*** O cliente ana entrou no chat dos Little Cats.\r\n")
+    assert conn.session.state is State.CHAT
+    assert conn.session.nick == "ana"
+
+
+def test_without_nick_the_view_is_asked():
+    """Without a nickname, the view is asked for one and the chosen one is sent."""
+    conn = Connection(nick=None)
+    conn.receive(GREETING)
+    assert conn.view.wanted == [None]
+    assert conn.session.state is State.NICKNAME
+    conn.session.submit("  bia  ")
+    assert conn.sent() == b"bia\r\n"
+
+
+def test_refused_nickname_reports_the_reason_and_asks_again():
+    """A refusal hands the server's reason to the view, which is asked for another nickname."""
+    conn = Connection()
+    conn.receive(GREETING)
+    conn.sent()
+    conn.receive("!!! O apelido ana já está em uso.\r\nEscolha seu apelido:\r\n".encode())
+    assert conn.session.state is State.NICKNAME
+    assert conn.view.wanted[0].text == "!!! O apelido ana já está em uso."
+    conn.session.submit("ana2")
+    assert conn.sent() == b"ana2\r\n"
+
+
+def test_server_may_normalise_the_nickname():
+    """The nickname the server announces is the one the client keeps."""
+    conn = Connection(nick="Ana")
+    conn.receive(GREETING)
+    conn.receive("*** O cliente Ána entrou no chat dos Little Cats.\r\n".encode())
+    assert conn.session.nick == "Ána"
+
+
+def joined(conn: Connection) -> None:
+    conn.receive(GREETING + b"*** O cliente ana entrou no chat dos Little Cats.\r\n")
+    conn.sent()
+
+
+def test_users_are_tracked_from_joins_leaves_renames_and_lists():
+    """The user set follows the list, joins, leaves and renames, including our own rename."""
+    conn = Connection()
+    joined(conn)
+    conn.receive("*** Usuários conectados (3): ana, bob, cy\r\n".encode())
+    assert sorted(conn.session.users.values()) == ["ana", "bob", "cy"]
+    conn.receive(b"*** O cliente dan entrou no chat dos Little Cats.\r\n")
+    conn.receive(b"*** bob saiu do chat dos Little Cats.\r\n")
+    conn.receive(b"*** ana agora se chama bia.\r\n")
+    assert sorted(conn.session.users.values()) == ["bia", "cy", "dan"]
+    assert conn.session.nick == "bia"
+
+
+def test_ask_users_after_joining():
+    """The interactive client asks for the user list as soon as it has joined."""
+    conn = Connection(ask_users=True)
+    conn.receive(GREETING)
+    conn.sent()
+    conn.receive(b"*** O cliente ana entrou no chat dos Little Cats.\r\n")
+    assert conn.sent() == b"/users\r\n"
+
+
+def test_typed_lines_go_out_as_utf8_lines():
+    """Chat and commands go out verbatim as UTF-8 lines; embedded line breaks cannot split them."""
+    conn = Connection()
+    joined(conn)
+    conn.session.submit("olá, João")
+    conn.session.submit("/msg bob a\nb")
+    assert conn.sent() == "olá, João\r\n/msg bob a b\r\n".encode()
+
+
+def test_telnet_negotiation_is_refused_and_stripped():
+    """IAC DO/WILL get WONT/DONT back, and no IAC byte reaches the text."""
+    conn = Connection(nick=None)
+    conn.receive(b"\xff\xfd\x18\xff\xfb\x01*** he\xff\xf1llo\r\n", bytewise=True)
+    assert conn.sent() == b"\xff\xfc\x18\xff\xfe\x01"
+    assert conn.view.texts() == ["*** hello"]
+
+
+def test_escape_sequences_and_controls_are_stripped():
+    """Escape sequences and control characters from the server never reach the view."""
+    conn = Connection(nick=None)
+    conn.receive(b"<eve> \x1b[2J\x1b]0;title\x07hi\x08\x00\xc2\x9b31m there\r\n")
+    assert conn.view.texts() == ["<eve> hi there"]
+
+
+def test_invalid_utf8_is_decoded_not_fatal():
+    """Bytes that are not UTF-8 are shown as Windows-1252 rather than breaking the line."""
+    conn = Connection(nick=None)
+    conn.receive(b"<eve> caf\xe9 \xfe ok\r\n")
+    assert conn.view.texts() == ["<eve> café þ ok"]
+
+
+def test_over_long_line_is_dropped_with_a_notice_and_the_next_one_survives():
+    """An over-long line is replaced by a notice; the connection and later lines go on."""
+    conn = Connection(nick=None)
+    conn.receive(b"x" * (MAX_LINE_BYTES + 10) + b"\r\n<bob> after\r\n")
+    kinds = [line.kind for line in conn.view.lines]
+    assert kinds == [Kind.LOCAL, Kind.PUBLIC]
+    assert "longer than" in conn.view.lines[0].text
+    assert conn.view.lines[1].text == "<bob> after"
+
+
+def test_quit_waits_for_the_server_to_close():
+    """/quit is sent and the session ends cleanly once the server closes the connection."""
+    conn = Connection()
+    joined(conn)
+    conn.session.submit("/quit see you")
+    assert conn.sent() == b"/quit see you\r\n"
+    assert not conn.session.finished.called
+    conn.protocol.connectionLost(None)
+    assert conn.session.finished.called
+    assert conn.session.state is State.CLOSED
+
+
+def test_quit_hangs_up_if_the_server_never_closes():
+    """If the server ignores /quit, the client hangs up itself after a grace period."""
+    conn = Connection()
+    joined(conn)
+    conn.session.quit()
+    conn.clock.advance(QUIT_GRACE_SECONDS)
+    assert conn.transport.disconnecting
+
+
+def test_unexpected_close_fails_a_session_that_does_not_reconnect():
+    """Without reconnection (pipe mode), the server hanging up first is a failure."""
+    conn = Connection()
+    joined(conn)
+    conn.drop()
+    failures: list[Failure] = []
+    conn.session.finished.addErrback(failures.append)
+    assert failures and failures[0].check(SessionFailed)
+
+
+def test_reconnecting_session_rejoins_with_the_same_nickname():
+    """After a drop, the next connection answers the prompt with the nickname we had."""
+    conn = Connection(reconnect=True)
+    joined(conn)
+    conn.receive(b"*** ana agora se chama bia.\r\n")
+    conn.drop()
+    assert conn.session.state is State.OFFLINE
+    assert "dropped" in conn.view.texts()[-1]
+    assert not conn.session.finished.called
+    conn.session.retrying(1.5)
+    assert conn.session.retry_delay == 1.5
+    conn.connect()
+    conn.receive(GREETING)
+    assert conn.sent() == b"bia\r\n"
+    conn.receive(b"*** O cliente bia entrou no chat dos Little Cats.\r\n")
+    assert conn.session.state is State.CHAT
+
+
+def test_typing_while_offline_is_refused_locally():
+    """A chat line typed while offline is not lost silently: the user is told it was not sent."""
+    conn = Connection(reconnect=True)
+    joined(conn)
+    conn.drop()
+    conn.session.submit("hello?")
+    assert conn.view.lines[-1].kind is Kind.LOCAL
+    assert "not sent" in conn.view.lines[-1].text
+
+
+def test_quit_while_offline_ends_at_once():
+    """Quitting while offline ends the session without waiting for a server."""
+    conn = Connection(reconnect=True)
+    joined(conn)
+    conn.drop()
+    stopped: list[bool] = []
+    conn.session.stopWith(lambda: stopped.append(True))
+    conn.session.quit()
+    assert stopped == [True]
+    assert conn.session.finished.called
+
+
+def test_failed_connection_is_reported_by_the_session():
+    """A failed attempt is shown when reconnecting, and is the end of the session otherwise."""
+    retrying = Connection(reconnect=True, server="h:1")
+    retrying.session.connectFailed(Failure(ConnectionRefusedError("refused")))
+    assert "Cannot connect" in retrying.view.texts()[-1]
+    once = Connection(server="h:1")
+    once.session.connectFailed(Failure(ConnectionRefusedError("refused")))
+    failures: list[Failure] = []
+    once.session.finished.addErrback(failures.append)
+    assert "cannot connect to h:1" in str(failures[0].value)

@@ -49,7 +49,9 @@ class Outlet:
     max_held: int = 0
     in_audience: bool = False
     start: int = 0
-    direct: list[tuple[int, bytes]] = attrs.field(factory=list)
+    # Lines for this connection alone, with their position in the turn's log.  An empty tuple
+    # (shared) until there is one, since most connections receive broadcasts only.
+    direct: list[tuple[int, bytes]] | tuple[()] = ()
     paused: bool = False
     held: list[bytes] = attrs.field(factory=list)
     held_bytes: int = 0
@@ -146,7 +148,8 @@ class Fanout:
         """C{payload} for C{outlet} alone, after everything broadcast before it."""
         if not outlet.direct:
             self._dirty.append(outlet)
-        outlet.direct.append((len(self._log), payload))
+            outlet.direct = []
+        outlet.direct.append((len(self._log), payload))  # type: ignore[union-attr]
         if self._call is None:
             self._call = self.clock.callLater(0, self.flush)
 
@@ -188,6 +191,6 @@ class Fanout:
             pieces.append(payload)
         if outlet.in_audience:
             pieces.extend(log[position:])
-        outlet.direct = []
+        outlet.direct = ()
         outlet.start = len(log)
         return b"".join(pieces)

@@ -99,7 +99,7 @@ class TestFlood:
         bia = chat.join("bia")
         bia.send(b"\n" * 100_000)
         assert bia.lines()[-1] == FLOOD
-        assert len(bia.protocol.inbox) == 0
+        assert not bia.protocol.inbox
 
     def test_flood_limits_apply_before_nickname(self):
         """A connection flooding before choosing a nickname is dropped too."""

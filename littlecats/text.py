@@ -8,8 +8,9 @@ so decoding never fails and valid UTF-8 around a stray byte stays intact.
 Editing: backspace (BS) and DEL remove the character before them, and Ctrl-U (NAK) removes
 everything before it, as a terminal in character mode meant them to.
 
-Sanitising: ANSI/VT escape sequences, C0 and C1 control characters and bidirectional controls
-are removed, and tabs become spaces, so nobody can write into another user's terminal.
+Sanitising: ANSI/VT escape sequences, C0 and C1 control characters, Unicode line/paragraph
+separators and bidirectional controls are removed, and tabs become spaces, so nobody can write
+into another user's terminal.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ _ESCAPES = re.compile(
     r"|\x1b[ -/]*[0-~]",
     re.DOTALL,
 )
-# C0 controls except tab, DEL, C1 controls, bidirectional marks, embeddings, overrides and
-# isolates, and the BOM / zero-width no-break space.
+
+# C0 controls except tab, DEL, C1 controls, the Unicode line and paragraph separators,
+# bidirectional marks, embeddings, overrides and isolates, and the BOM / zero-width no-break space.
 _CONTROLS = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
 )
 _EDITS = re.compile("[\x08\x15\x7f]")
 

@@ -273,3 +273,9 @@ def test_clean_line_of_hostile_utf8_is_safe(text):
     line = clean_line(text.encode("utf-8", "surrogatepass"))
     assert is_safe(line)
     assert line == line.strip()
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_unicode_line_separators_removed(separator):
+    """Unicode line and paragraph separators cannot start a fake new line on a terminal."""
+    assert sanitise(f"oi{separator}*** falso") == "oi*** falso"

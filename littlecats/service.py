@@ -158,11 +158,29 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+def exit_zero_after_signal(reactor: IReactorCore) -> None:
+    """Make a SIGTERM/SIGINT shutdown end in exit status 0.
+
+    For a chat server, stopping on a signal (after telling everyone and flushing) is the normal,
+    successful way to stop; but twistd re-raises the signal once the reactor stops, so the
+    process would die of it.  The reactor records that signal in C{_exitSignal}
+    (L{twisted.internet.base._ISupportsExitSignalCapturing}); forgetting it once shutdown is
+    complete makes twistd exit 0.
+    """
+
+    def forget() -> None:
+        if getattr(reactor, "_exitSignal", None) is not None:
+            reactor._exitSignal = None  # type: ignore[attr-defined]
+
+    reactor.addSystemEventTrigger("after", "shutdown", forget)
+
+
 def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiService:
     """The chat service plus one listener per C{--listen}, as one service tree."""
     if reactor is None:
         from twisted.internet import reactor
     raise_open_file_limit()
+    exit_zero_after_signal(reactor)
     catalog = Catalog(options["lang"])
     limits = options.limits()
     top = MultiService()

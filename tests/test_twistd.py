@@ -151,3 +151,28 @@ def test_english_on_request(tmp_path):
         process.terminate()
         process.wait(TIMEOUT)
         process.stdout.close()
+
+
+def test_sigterm_tells_everyone_and_exits_zero(tmp_path):
+    """On SIGTERM every user is told the server is shutting down, and twistd exits 0."""
+    process = _twistd("--listen", "tcp:0:interface=127.0.0.1", cwd=tmp_path)
+    try:
+        port = int(_read_until(process, r"starting on (\d+)").group(1))
+        ana, waiting = User(port), User(port)
+        ana.expect(2)
+        waiting.expect(2)
+        ana.say("ana")
+        ana.expect()
+        process.terminate()
+        notice = "*** O servidor está sendo desligado. Até breve!"
+        assert ana.expect() == [notice]
+        assert waiting.expect() == [notice]
+        assert ana.file.readline() == b"" and waiting.file.readline() == b""
+        assert process.wait(TIMEOUT) == 0
+        ana.close()
+        waiting.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+        process.stdout.close()

@@ -67,9 +67,19 @@ class ChatService(Service):
     log = Logger()
     name = "chat"
 
-    def __init__(self, catalog: Catalog, limiter: ConnectionLimiter | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        limiter: ConnectionLimiter | None = None,
+        quiet_above: int = 0,
+    ) -> None:
+        """
+        @param quiet_above: with more members than this, join and leave notices go only to
+            the member joining (as large chat systems do); 0 announces them always.
+        """
         self.catalog = catalog
         self.limiter = limiter
+        self.quiet_above = quiet_above
         self.members: dict[str, Member] = {}
         self.doors: list[IDoor] = []
         self.stopping = False
@@ -112,18 +122,25 @@ class ChatService(Service):
         self.members[key] = member
         door.attach(member)
         self.log.info(self.catalog.template("log-connected"), nick=nick, ip=host, port=port)
-        self._broadcast(events.Joined(nick))
+        if self._quiet():
+            door.send(events.Joined(nick), member)
+        else:
+            self._broadcast(events.Joined(nick))
         return member
 
     def leave(self, member: Member, reason: str = "") -> None:
         """Remove C{member} and tell the others; calling it again for the same member is a no-op."""
         if self.members.get(member.key) is not member:
             return
+        quiet = self._quiet()
         del self.members[member.key]
         member.door.detach(member)
         self.log.info(self.catalog.template("log-disconnected"), nick=member.nick)
-        if not self.stopping:
+        if not (self.stopping or quiet):
             self._broadcast(events.Left(member.nick, reason))
+
+    def _quiet(self) -> bool:
+        return bool(self.quiet_above) and len(self.members) > self.quiet_above
 
     def rename(self, member: Member, raw_nick: str) -> None:
         """Change C{member}'s nickname and tell everyone; the old one is free again.

@@ -101,6 +101,14 @@ class Options(usage.Options):
             "New connections per minute from one IP address.",
             _non_negative(float),
         ],
+        [
+            "quiet-above",
+            None,
+            0,
+            "With more members than this, join and leave notices go only to the member "
+            "joining (for very large rooms).",
+            _non_negative(int),
+        ],
     ]
 
     def __init__(self) -> None:
@@ -190,7 +198,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         max_per_ip=limits.max_per_ip,
         connect_rate=limits.connect_rate,
     )
-    chat = ChatService(catalog, limiter)
+    chat = ChatService(catalog, limiter, quiet_above=options["quiet-above"])
     chat.setServiceParent(top)
     factory = TelnetFactory(chat, catalog, reactor, limits)
     for description in options["listen"]:

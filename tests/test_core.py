@@ -162,3 +162,20 @@ def test_stop_tells_every_door_and_silences_leaves(service, door):
     service.leave(ana)
     assert door.take("bia") == []
     assert stopped.called
+
+
+def test_quiet_above_limits_join_and_leave_notices(door):
+    """In a room larger than --quiet-above, only the newcomer sees its join; leaves are silent."""
+    service = ChatService(Catalog("pt"), quiet_above=2)
+    service.add_door(door)
+    _join(service, door, "ana")
+    _join(service, door, "bia")
+    door.inboxes.clear()
+    cid = _join(service, door, "cid")
+    assert door.take("cid") == [events.Joined("cid")]
+    assert door.take("ana") == door.take("bia") == []
+    service.leave(cid)
+    assert door.take("ana") == []
+    bia = service.members["bia"]
+    service.leave(bia)
+    assert door.take("ana") == [events.Left("bia")]

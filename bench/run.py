@@ -1,0 +1,372 @@
+"""
+Side-by-side benchmark of `twistd littlecats` against the bare-Twisted baseline
+(`bench/baseline_server.py`), driven by the C load generator lcbench.
+
+It builds lcbench from ../shared/bench/lcbench.c (or --lcbench PATH, a source file or a built
+binary) into bench/lcbench, then for every case of every chosen scenario starts each server
+fresh, pinned to CPU 1 (its own process group, raised open-file limit), runs lcbench pinned to
+CPU 0, and kills the server.  Scenarios: saturation (1000 members, 10 senders, open-loop ramp:
+the highest deliveries/s with p99 <= 250 ms, nothing lost or reordered), fixed (100 members,
+10 senders x 50 msg/s: p50/p99), joinstorm (2000 and 5000 clients: time until every join
+notice arrived), memory (10000 idle joined clients: RSS per connection, time to join), scaling
+(room sizes 10..5000: deliveries/s and p99).  --quick shrinks every scenario to a smoke test.
+The machine is shared and noisy, so only the ratio littlecats/baseline of one run means much;
+it prints a table with those ratios, the generator's CPU% (>= 90% flags a lower bound) and the
+CPU steal, and saves the raw lcbench JSON under bench/results/.  Loopback only; every lcbench
+run is bounded by --max-runtime and a subprocess timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    BENCH,
+    PERF_LIMITS,
+    ROOT,
+    Server,
+    baseline_cmd,
+    free_port,
+    littlecats_cmd,
+    print_table,
+    raise_nofile,
+    ratio,
+    steal_pct,
+    steal_snapshot,
+)
+
+SERVERS = ("littlecats", "baseline")
+SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling")
+GEN_CPU, SERVER_CPU = 0, 1
+SATURATED_GEN_PCT = 90.0
+
+
+def build_lcbench(path: str | None) -> Path:
+    """The lcbench binary: C{path} if it is one, else built from C{path} or the shared source."""
+    if path and not path.endswith(".c"):
+        binary = Path(path).resolve()
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"--lcbench {path}: not an executable")
+        return binary
+    source = Path(path).resolve() if path else (ROOT.parent / "shared" / "bench" / "lcbench.c")
+    binary = BENCH / "lcbench"
+    if not source.exists():
+        if binary.exists():
+            return binary
+        raise SystemExit(f"lcbench source not found at {source} (use --lcbench PATH)")
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        print(f"building {binary} from {source}", flush=True)
+        subprocess.run(
+            ["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-lm"], check=True, timeout=120
+        )
+    return binary
+
+
+def cases(scenario: str, quick: bool) -> list[dict]:
+    """The lcbench runs of C{scenario}: a label, the clients, and the extra lcbench flags."""
+    if scenario == "saturation":
+        n = 200 if quick else 1000
+        ramp = ["--ramp", "4:2:256" if quick else "4:2:1024"]
+        ramp += ["--ramp-refine", "1" if quick else "2"]
+        timing = ["--duration", "1" if quick else "2", "--warmup", "0.3" if quick else "0.5"]
+        return [
+            dict(label=f"saturation {n} members", clients=n, metric="sat",
+                 args=["--senders", "10", *ramp, *timing, "--drain", "4"])
+        ]  # fmt: skip
+    if scenario == "fixed":
+        timing = ["--duration", "3" if quick else "20", "--warmup", "1" if quick else "2"]
+        return [
+            dict(label="fixed 100 members 10x50/s", clients=100, metric="lat",
+                 args=["--senders", "10", "--rate", "50", *timing, "--drain", "5"])
+        ]  # fmt: skip
+    if scenario == "joinstorm":
+        sizes = (300, 600) if quick else (2000, 5000)
+        return [
+            dict(label=f"joinstorm {n}", clients=n, metric="storm",
+                 args=["--senders", "0", "--duration", "0", "--settle-quiet", "3",
+                       "--settle-timeout", "300"])
+            for n in sizes
+        ]  # fmt: skip
+    if scenario == "memory":
+        n = 1000 if quick else 10000
+        return [
+            dict(label=f"memory {n} idle", clients=n, metric="mem",
+                 args=["--senders", "0", "--duration", "0", "--settle-quiet", "5",
+                       "--settle-timeout", "400", "--join-timeout", "300", "--hold", "3"])
+        ]  # fmt: skip
+    if scenario == "scaling":
+        out = []
+        for n in (10, 100, 300) if quick else (10, 100, 1000, 5000):
+            senders = min(10, max(1, n // 2))
+            # Start the ramp near 5000 offered deliveries/s, at least 0.5 msg/s per sender.
+            start = max(0.5, round(5000 / (senders * n), 1))
+            duration = "1" if quick else ("2" if n < 1000 else "3")
+            out.append(
+                dict(label=f"scaling {n} members", clients=n, metric="sat",
+                     args=["--senders", str(senders), "--ramp", f"{start}:2:{start * 2**12:g}",
+                           "--ramp-refine", "1" if quick else "2", "--duration", duration,
+                           "--warmup", "0.5", "--drain", "4"])
+            )  # fmt: skip
+        return out
+    raise ValueError(scenario)
+
+
+def run_lcbench(binary: Path, server: Server, case: dict, max_runtime: float) -> dict:
+    """One lcbench run against C{server}; its JSON plus what we measured around it."""
+    cmd = [
+        str(binary), "--port", str(server.port), "--clients", str(case["clients"]),
+        "--lc-prompt", "Escolha seu apelido", "--server-pid", str(server.pid),
+        "--max-runtime", str(max_runtime), "--label", f"{server.name}: {case['label']}",
+        "--progress", "10", *case["args"],
+    ]  # fmt: skip
+    cmd = ["taskset", "-c", str(GEN_CPU), *cmd] if (os.cpu_count() or 1) > GEN_CPU else cmd
+    idle_rss = server.rss_kb()
+    cpu0, steal0, t0 = server.cpu_s(), steal_snapshot(), time.monotonic()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.run(
+            cmd, stdout=subprocess.PIPE, stderr=err, preexec_fn=raise_nofile,
+            timeout=max_runtime + 60, check=False,
+        )  # fmt: skip
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    wall = time.monotonic() - t0
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        result = {"errors": {"count": 1, "first": f"no JSON (exit {proc.returncode})"}}
+    result["outer"] = {
+        "server": server.name,
+        "idle_rss_kb": idle_rss,
+        "server_cpu_s": server.cpu_s() - cpu0,
+        "server_alive": server.alive(),
+        "wall_s": wall,
+        "steal_pct_all_cpus": steal_pct(steal0, steal_snapshot()),
+        "exit": proc.returncode,
+        "stderr_tail": stderr[-1500:],
+    }
+    return result
+
+
+def summarise(case: dict, r: dict) -> dict:
+    """The figures of one run, by name, with the generator CPU% and steal that qualify them."""
+    join, traffic, gen = r.get("join", {}), r.get("traffic", {}), r.get("generator", {})
+    wall = gen.get("wall_s_total") or 0
+    whole_gen = 100 * gen.get("cpu_s_total", 0) / wall if wall else 0.0
+    out: dict = {"notes": []}
+    if r.get("errors", {}).get("count"):
+        out["notes"].append("errors: " + str(r["errors"].get("first", ""))[:80])
+    if not r["outer"]["server_alive"]:
+        out["notes"].append("server died")
+    metric = case["metric"]
+    if metric in ("sat", "lat"):
+        out["gen_pct"] = traffic.get("gen_cpu_pct", 0.0)
+        out["steal_pct"] = max(traffic.get("steal_pct", [0.0]) or [0.0])
+        lat = traffic.get("latency_ms", {})
+        out["p50_ms"], out["p99_ms"] = lat.get("p50"), lat.get("p99")
+        out["deliveries_per_s"] = traffic.get("deliveries_per_s")
+        ok = (
+            traffic.get("pass")
+            and not traffic.get("lost_total")
+            and not traffic.get("order_violations_total")
+        )
+        if not ok:
+            out["notes"].append(
+                f"FAIL lost={traffic.get('lost_total')} "
+                f"reordered={traffic.get('order_violations_total')} p99={lat.get('p99')}"
+            )
+        if metric == "sat":
+            ramp = r.get("ramp", {})
+            if ramp.get("stop_reason") not in ("refinement done", "reached --ramp max"):
+                out["notes"].append(f"ramp stop: {ramp.get('stop_reason', '')}")
+            if ramp.get("lowest_fail_rate", 0) == 0:
+                out["notes"].append("ramp max reached: figure is a lower bound")
+    elif metric == "storm":
+        out["gen_pct"] = whole_gen
+        out["steal_pct"] = max(join.get("steal_pct", [0.0]) or [0.0])
+        out["all_notices_s"] = join.get("all_notices_s")
+        out["all_joined_s"] = join.get("all_joined_s")
+        if not join.get("settle_complete") or not join.get("complete"):
+            out["notes"].append(
+                f"INCOMPLETE joined={join.get('joined')}/{case['clients']} "
+                f"notices={join.get('notices')}/{join.get('notices_expected')}"
+            )
+    elif metric == "mem":
+        out["gen_pct"] = join.get("gen_cpu_pct", 0.0)
+        out["steal_pct"] = max(join.get("steal_pct", [0.0]) or [0.0])
+        server = r.get("server", {})
+        joined = join.get("joined") or 0
+        idle = r["outer"]["idle_rss_kb"]
+        end = server.get("rss_kb_end", -1)
+        out["rss_idle_mb"] = idle / 1024
+        out["rss_end_mb"] = end / 1024
+        out["hwm_mb"] = server.get("hwm_kb_end", -1) / 1024
+        out["bytes_per_conn"] = (end - idle) * 1024 / joined if joined and end > 0 else None
+        out["all_joined_s"] = join.get("all_joined_s")
+        out["all_notices_s"] = join.get("all_notices_s")
+        if not join.get("complete") or not join.get("settle_complete"):
+            out["notes"].append(
+                f"INCOMPLETE joined={joined}/{case['clients']} "
+                f"notices={join.get('notices')}/{join.get('notices_expected')}"
+            )
+    if out.get("gen_pct", 0) >= SATURATED_GEN_PCT:
+        out["notes"].append("GENERATOR SATURATED: figure is a lower bound")
+    return out
+
+
+# Which figures each kind of case shows, and whether higher is better.
+FIGURES = {
+    "sat": [("deliveries/s", "deliveries_per_s", "higher"), ("p99 ms", "p99_ms", "lower")],
+    "lat": [("p50 ms", "p50_ms", "lower"), ("p99 ms", "p99_ms", "lower")],
+    "storm": [
+        ("all notices s", "all_notices_s", "lower"),
+        ("all joined s", "all_joined_s", "lower"),
+    ],
+    "mem": [
+        ("RSS B/conn", "bytes_per_conn", "lower"),
+        ("RSS idle MB", "rss_idle_mb", "lower"),
+        ("RSS hwm MB", "hwm_mb", "lower"),
+        ("all joined s", "all_joined_s", "lower"),
+        ("all notices s", "all_notices_s", "lower"),
+    ],
+}
+
+
+def code_version() -> str:
+    """The commit of the server code under test, with '+dirty' if littlecats/ has edits."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            timeout=10, check=False,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "littlecats", "twisted"], cwd=ROOT,
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{'+dirty' if dirty else ''}"
+
+
+def run_case(binary: Path, name: str, case: dict, max_runtime: float, record: dict) -> dict:
+    """Start C{name} fresh, run C{case} against it, stop it; record and return the summary."""
+    port = free_port()
+    cmd = littlecats_cmd(port, PERF_LIMITS) if name == "littlecats" else baseline_cmd(port)
+    server = Server(name, cmd, port, cpu=SERVER_CPU)
+    version = code_version()
+    print(f"== {case['label']} / {name} (code {version})", flush=True)
+    try:
+        server.start()
+        raw = run_lcbench(binary, server, case, max_runtime)
+    finally:
+        server.stop()
+    summary = summarise(case, raw)
+    summary["code"] = version
+    record["runs"].append({"case": case, "summary": summary, "lcbench": raw})
+    shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}
+    shown.pop("notes")
+    shown.pop("code")
+    print(f"   {json.dumps(shown)} {'; '.join(summary['notes'])}", flush=True)
+    return summary
+
+
+def best(case: dict, runs: list[dict]) -> dict:
+    """The best of repeated runs by the case's first figure (noise only ever makes it worse)."""
+    _title, key, better = FIGURES[case["metric"]][0]
+    valid = [r for r in runs if r.get(key) is not None] or runs
+    pick = max if better == "higher" else min
+    chosen = pick(valid, key=lambda r: r.get(key) or 0)
+    if len(runs) > 1:
+        chosen = dict(chosen, notes=[*chosen["notes"], f"best of {len(runs)}"])
+    return chosen
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scenario", action="append", choices=SCENARIOS,
+        help="run only this scenario (repeatable; default: all)",
+    )  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="short smoke version of each scenario")
+    parser.add_argument("--lcbench", help="lcbench.c to build, or an lcbench binary")
+    parser.add_argument(
+        "--server", action="append", choices=SERVERS, help="only this server (default: both)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each case K times per server, keep the best"
+    )
+    parser.add_argument("--max-runtime", type=float, default=600, help="cap per lcbench run, s")
+    args = parser.parse_args()
+
+    binary = build_lcbench(args.lcbench)
+    scenarios = args.scenario or list(SCENARIOS)
+    servers = args.server or list(SERVERS)
+    results_dir = BENCH / "results"
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / ".gitignore").write_text("*\n")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_path = results_dir / f"run-{stamp}{'-quick' if args.quick else ''}.json"
+    record: dict = {
+        "code": code_version(),
+        "started": stamp,
+        "quick": args.quick,
+        "argv": sys.argv,
+        "runs": [],
+    }
+    rows = []
+    for scenario in scenarios:
+        for case in cases(scenario, args.quick):
+            tries: dict[str, list[dict]] = {name: [] for name in servers}
+            for attempt in range(args.repeat):
+                for name in servers if attempt % 2 == 0 else servers[::-1]:
+                    summary = run_case(binary, name, case, args.max_runtime, record)
+                    tries[name].append(summary)
+                    out_path.write_text(json.dumps(record, indent=1))
+            figures = {name: best(case, runs) for name, runs in tries.items()}
+            lc, bl = figures.get("littlecats", {}), figures.get("baseline", {})
+            for title, key, better in FIGURES[case["metric"]]:
+                rows.append([
+                    f"{case['label']}: {title}", fmt(lc.get(key)), fmt(bl.get(key)),
+                    ratio(lc.get(key), bl.get(key)), better,
+                    f"{fmt(lc.get('gen_pct'))}/{fmt(bl.get('gen_pct'))}",
+                    f"{fmt(lc.get('steal_pct'))}/{fmt(bl.get('steal_pct'))}",
+                    " | ".join(
+                        f"{n}: {'; '.join(s['notes'])}" for n, s in figures.items() if s["notes"]
+                    ) if key == FIGURES[case["metric"]][0][1] else "",
+                ])  # fmt: skip
+    print()
+    print_table(
+        ["case: figure", "littlecats", "baseline", "ratio lc/bl", "better",
+         "gen CPU% lc/bl", "steal% lc/bl", "notes"],
+        rows,
+    )  # fmt: skip
+    versions = sorted({run["summary"]["code"] for run in record["runs"]})
+    print(
+        f"\ncode under test: {', '.join(versions)}"
+        + (
+            "  (CHANGED DURING THE RUN: compare only rows of one version)"
+            if len(versions) > 1
+            else ""
+        )
+    )
+    print(f"raw JSON: {out_path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

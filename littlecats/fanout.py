@@ -33,10 +33,21 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
 from twisted.logger import Logger
 
+# What the direct path reads of a Twisted TCP connection to know that its buffer is empty.
+_BUFFER_STATE = ("socket", "dataBuffer", "offset", "_tempDataLen", "connected", "disconnecting")
+
 
 def _direct_socket(transport: ITransport) -> socket | None:
-    """The socket under C{transport} if it is a Twisted TCP connection we can send on."""
-    return transport.socket if isinstance(transport, tcp.Connection) else None
+    """The socket under C{transport} if it is a Twisted TCP connection we can send on.
+
+    Any other transport, or a Twisted whose connection no longer keeps its buffer the way
+    this module reads it, gets the ordinary C{transport.write} path.
+    """
+    if isinstance(transport, tcp.Connection) and all(
+        hasattr(transport, name) for name in _BUFFER_STATE
+    ):
+        return transport.socket
+    return None
 
 
 @attrs.define(eq=False)

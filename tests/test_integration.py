@@ -4,6 +4,7 @@ Integration tests over real TCP on port 0: several clients chatting through the 
 
 from __future__ import annotations
 
+import attrs
 import pytest
 import pytest_twisted
 from twisted.internet import defer, endpoints, protocol, reactor
@@ -37,6 +38,15 @@ class LineClient(LineOnlyReceiver):
         return [await self.lines.get().addTimeout(TIMEOUT, reactor) for _ in range(count)]
 
 
+@attrs.define
+class Server:
+    """The server under test: its port, its door, and the test's clients (closed after)."""
+
+    port: int
+    door: object
+    clients: list = attrs.field(factory=list)
+
+
 @pytest.fixture
 def server():
     """A real `makeService` tree listening on an ephemeral loopback port."""
@@ -48,8 +58,9 @@ def server():
     top.startService()
     listener = next(s for s in top if s.name and s.name.startswith("listen"))
     port = pytest_twisted.blockon(listener._waitingForPort)
-    clients: list[LineClient] = []
-    yield port.getHost().port, clients
+    running = Server(port.getHost().port, listener.factory.door)
+    yield running
+    clients = running.clients
     for client in clients:
         client.transport.abortConnection()
     pytest_twisted.blockon(defer.DeferredList([c.closed for c in clients]))
@@ -57,10 +68,9 @@ def server():
 
 
 async def _connect(server, nick: str | None = None) -> LineClient:
-    port, clients = server
-    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", server.port)
     client = await endpoints.connectProtocol(endpoint, LineClient())
-    clients.append(client)
+    server.clients.append(client)
     greeting = await client.expect(2)
     assert greeting[-1] == "Escolha seu apelido:"
     if nick is not None:
@@ -155,3 +165,19 @@ async def test_reader_that_pauses_gets_everything_in_order(server):
     assert (await talker.expect(1000)) == [f"<talker> {line}" for line in lines]
     reader.transport.resumeProducing()
     assert (await reader.expect(1000)) == [f"<talker> {line}" for line in lines]
+
+
+@pytest_twisted.ensureDeferred
+async def test_connections_use_the_direct_send_path(server):
+    """Real TCP connections take the fan-out's direct-send path (one send per turn) and have a
+    bounded kernel send buffer: if a Twisted upgrade changes its transport, this says so."""
+    import socket as socketlib
+
+    from littlecats.telnet import KERNEL_SEND_BUFFER
+
+    await _connect(server, "ana")
+    (connection,) = server.door.connections
+    assert connection.outlet.socket is not None
+    handle = connection.transport.getHandle()
+    assert handle.getsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF) <= 2 * KERNEL_SEND_BUFFER
+    assert handle.getsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY)

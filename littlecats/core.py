@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from zope.interface import Interface
 
 from littlecats import events, nicknames
-from littlecats.limits import ConnectionLimiter
+from littlecats.limits import ConnectionLimiter, TokenBucket
 from littlecats.messages import Catalog
 
 
@@ -98,6 +98,17 @@ class ChatService(Service):
         """A connection that L{admit} counted has closed."""
         if self.limiter is not None:
             self.limiter.release(host)
+
+    def flood_bucket(self, host: str, rate: float, burst: float) -> TokenBucket:
+        """The line-rate bucket for a new connection from C{host} (see L{ConnectionLimiter})."""
+        if self.limiter is None:
+            return TokenBucket.full(rate, burst, 0.0)
+        return self.limiter.flood_bucket(host, rate, burst)
+
+    def keep_flood_bucket(self, host: str, bucket: TokenBucket) -> None:
+        """A connection from C{host} closed with C{bucket}; a reconnect will get it back."""
+        if self.limiter is not None:
+            self.limiter.keep_flood_bucket(host, bucket)
 
     # Membership
 

@@ -67,6 +67,7 @@ class ConnectionLimiter:
     total: int = 0
     per_ip: dict[str, int] = attrs.field(factory=dict)
     buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
+    flood_buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
 
     def admit(self, host: str) -> str | None:
         """Count a new connection from C{host}, or return the catalog id saying why not."""
@@ -98,9 +99,31 @@ class ConnectionLimiter:
         else:
             del self.per_ip[host]
 
+    def flood_bucket(self, host: str, rate: float, burst: float) -> TokenBucket:
+        """The line-rate bucket for a new connection from C{host}.
+
+        A client that closed with its bucket not yet refilled gets that bucket back, so
+        reconnecting never buys a flooder a fresh burst.
+        """
+        now = self.clock.seconds()
+        bucket = self.flood_buckets.pop(host, None)
+        if bucket is None or (bucket.rate, bucket.burst) != (rate, burst):
+            return TokenBucket.full(rate, burst, now)
+        return bucket
+
+    def keep_flood_bucket(self, host: str, bucket: TokenBucket) -> None:
+        """Remember C{host}'s bucket after a connection closes, unless it is full anyway."""
+        now = self.clock.seconds()
+        if bucket.is_full(now):
+            return
+        if len(self.flood_buckets) > 1024:
+            self._forget_idle(now)
+        self.flood_buckets[host] = bucket
+
     def _forget_idle(self, now: float) -> None:
-        for host in [h for h, b in self.buckets.items() if b.is_full(now)]:
-            del self.buckets[host]
+        for table in (self.buckets, self.flood_buckets):
+            for host in [h for h, b in table.items() if b.is_full(now)]:
+                del table[host]
 
 
 @attrs.frozen

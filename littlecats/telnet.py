@@ -149,8 +149,8 @@ class ChatProtocol(LineReceiver):
         limits = factory.limits
         self.decoder = LineDecoder(self.MAX_LENGTH)
         if limits.flood_rate:
-            self.bucket = TokenBucket.full(
-                limits.flood_rate, limits.flood_burst, factory.clock.seconds()
+            self.bucket = factory.service.flood_bucket(
+                peer.host, limits.flood_rate, limits.flood_burst
             )
         self.outlet = Outlet(self.transport, self._dropped, limits.max_sendq)
         self.transport.registerProducer(self, True)
@@ -194,6 +194,8 @@ class ChatProtocol(LineReceiver):
             member, self.member = self.member, None
             self.factory.service.leave(member)
         self.factory.service.release(self.host)
+        if self.bucket is not None:
+            self.factory.service.keep_flood_bucket(self.host, self.bucket)
         self.host = None
         closed, self._closed = self._closed, None
         if closed is not None:

@@ -101,6 +101,25 @@ class TestFlood:
         assert bia.lines()[-1] == FLOOD
         assert not bia.protocol.inbox
 
+    def test_reconnecting_does_not_refill_the_burst(self):
+        """A flooder that reconnects gets back the bucket it left with, not a fresh burst."""
+        chat = Harness(flood_rate=5, flood_burst=10)
+        ana = chat.join("ana")
+        first = chat.join("bia")  # the nickname used one token
+        first.send(b"".join(b"a%d\r\n" % i for i in range(9)))
+        first.drop()
+        ana.raw()
+        second = chat.connect()
+        second.send(b"bia\r\nagain\r\n")
+        assert ana.lines() == []
+        chat.clock.advance(0.2)
+        assert ana.lines() == ["*** O cliente bia entrou no chat dos Little Cats."]
+        chat.clock.advance(0.2)
+        assert ana.lines() == ["<bia> again"]
+        third = chat.connect("10.9.9.9")
+        third.line("cid")
+        assert third.lines()[-1] == "*** O cliente cid entrou no chat dos Little Cats."
+
     def test_flood_limits_apply_before_nickname(self):
         """A connection flooding before choosing a nickname is dropped too."""
         chat = Harness(flood_rate=5, flood_burst=10, max_recvq=1000)

@@ -79,3 +79,19 @@ def test_rate_table_stays_bounded():
         limiter.admit(f"10.1.{i // 256}.{i % 256}")
         limiter.release(f"10.1.{i // 256}.{i % 256}")
     assert len(limiter.buckets) <= 1100
+
+
+def test_flood_bucket_survives_reconnect_until_refilled():
+    """A closed connection's unfilled flood bucket goes to the next connection from that
+    address; once refilled it is forgotten."""
+    clock = MemoryReactorClock()
+    limiter = ConnectionLimiter(clock)
+    bucket = limiter.flood_bucket("a", 5, 10)
+    assert all(bucket.take(0) for _ in range(10))
+    limiter.keep_flood_bucket("a", bucket)
+    assert limiter.flood_bucket("a", 5, 10) is bucket
+    assert limiter.flood_bucket("b", 5, 10) is not bucket
+    limiter.keep_flood_bucket("a", bucket)
+    clock.advance(2)
+    limiter.keep_flood_bucket("a", limiter.flood_bucket("a", 5, 10))
+    assert limiter.flood_buckets == {}

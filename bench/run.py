@@ -1,6 +1,8 @@
 """
 Side-by-side benchmark of `twistd littlecats` against the bare-Twisted baseline
-(`bench/baseline_server.py`), driven by the C load generator lcbench.
+(`bench/baseline_server.py`) and, when it is installed, ngIRCd (`apt-get install ngircd`; only
+in the fixed and saturation scenarios, driven with lcbench --proto irc), driven by the C load
+generator lcbench.
 
 It builds lcbench from ../shared/bench/lcbench.c (or --lcbench PATH, a source file or a built
 binary) into bench/lcbench, then for every case of every chosen scenario starts each server
@@ -13,12 +15,14 @@ notice arrived), memory (10000 idle joined clients: RSS per connection, time to 
 The machine is shared and noisy, so only the ratio littlecats/baseline of one run means much;
 it prints a table with those ratios, the generator's CPU% (>= 90% flags a lower bound) and the
 CPU steal, and saves the raw lcbench JSON under bench/results/.  Loopback only; every lcbench
-run is bounded by --max-runtime and a subprocess timeout.
+run is bounded by --max-runtime and a subprocess timeout.  After the fixed scenario it prints
+the latency goal check: littlecats p50 <= 2 ms and p99 <= 1.5 x ngircd's p99 of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -29,8 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ngircd
 from common import (
     BENCH,
+    HOST,
     PERF_LIMITS,
     ROOT,
     Server,
@@ -44,7 +50,12 @@ from common import (
     steal_snapshot,
 )
 
-SERVERS = ("littlecats", "baseline")
+SERVERS = ("littlecats", "baseline", "ngircd")
+SHORT = {"littlecats": "lc", "baseline": "bl", "ngircd": "ng"}
+# ngircd speaks IRC, so only the scenarios whose figures compare across protocols run it.
+NGIRCD_SCENARIOS = ("fixed", "saturation")
+# Goal 2 (latency at moderate load), checked on the fixed scenario.
+GOAL_P50_MS, GOAL_P99_VS_NGIRCD = 2.0, 1.5
 SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling")
 GEN_CPU, SERVER_CPU = 0, 1
 SATURATED_GEN_PCT = 90.0
@@ -122,9 +133,14 @@ def cases(scenario: str, quick: bool) -> list[dict]:
 
 def run_lcbench(binary: Path, server: Server, case: dict, max_runtime: float) -> dict:
     """One lcbench run against C{server}; its JSON plus what we measured around it."""
+    proto = ["--lc-prompt", "Escolha seu apelido"]
+    if server.name == "ngircd":
+        # ngircd listens with a backlog of 10: more handshakes in flight overflow it, and SYN
+        # retries then stretch the (unmeasured) join phase to minutes.
+        proto = ["--proto", "irc", "--max-pending", "8"]
     cmd = [
         str(binary), "--port", str(server.port), "--clients", str(case["clients"]),
-        "--lc-prompt", "Escolha seu apelido", "--server-pid", str(server.pid),
+        *proto, "--server-pid", str(server.pid),
         "--max-runtime", str(max_runtime), "--label", f"{server.name}: {case['label']}",
         "--progress", "10", *case["args"],
     ]  # fmt: skip
@@ -256,18 +272,31 @@ def code_version() -> str:
     return f"{head or 'unknown'}{'+dirty' if dirty else ''}"
 
 
+def server_cmd(name: str, port: int, stack: contextlib.ExitStack) -> list[str]:
+    """The command line of server C{name} on C{port}; ngircd's config lives as long as C{stack}."""
+    if name == "littlecats":
+        return littlecats_cmd(port, PERF_LIMITS)
+    if name == "baseline":
+        return baseline_cmd(port)
+    binary = ngircd.find_ngircd()
+    if binary is None:
+        raise SystemExit(ngircd.missing_message())
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lcbench-ngircd-")))
+    return ngircd.ngircd_cmd(binary, ngircd.write_config(tmp, HOST, port))
+
+
 def run_case(binary: Path, name: str, case: dict, max_runtime: float, record: dict) -> dict:
     """Start C{name} fresh, run C{case} against it, stop it; record and return the summary."""
     port = free_port()
-    cmd = littlecats_cmd(port, PERF_LIMITS) if name == "littlecats" else baseline_cmd(port)
-    server = Server(name, cmd, port, cpu=SERVER_CPU)
     version = code_version()
     print(f"== {case['label']} / {name} (code {version})", flush=True)
-    try:
-        server.start()
-        raw = run_lcbench(binary, server, case, max_runtime)
-    finally:
-        server.stop()
+    with contextlib.ExitStack() as stack:
+        server = Server(name, server_cmd(name, port, stack), port, cpu=SERVER_CPU)
+        try:
+            server.start()
+            raw = run_lcbench(binary, server, case, max_runtime)
+        finally:
+            server.stop()
     summary = summarise(case, raw)
     summary["code"] = version
     record["runs"].append({"case": case, "summary": summary, "lcbench": raw})
@@ -297,6 +326,34 @@ def fmt(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
+def goal_check(case: dict, figures: dict[str, dict], ngircd_note: str) -> list[str]:
+    """Goal 2 on the fixed scenario: littlecats p50 <= 2 ms and p99 <= 1.5 x ngircd's p99."""
+    lc, ng = figures.get("littlecats"), figures.get("ngircd")
+    lines = [f"goal check ({case['label']}: littlecats p50 <= {GOAL_P50_MS:g} ms, "
+             f"p99 <= {GOAL_P99_VS_NGIRCD:g} x ngircd p99):"]  # fmt: skip
+    if lc is None or lc.get("p50_ms") is None:
+        return [*lines, "  littlecats did not run or gave no latency: no check"]
+    p50, p99 = lc["p50_ms"], lc["p99_ms"]
+    lines.append(
+        f"  p50: littlecats {p50:.2f} ms <= {GOAL_P50_MS:g} ms: "
+        f"{'PASS' if p50 <= GOAL_P50_MS else 'FAIL'}"
+    )
+    if ng is None or ng.get("p99_ms") is None or p99 is None:
+        lines.append(f"  p99: SKIPPED ({ngircd_note or 'ngircd gave no latency'})")
+    else:
+        limit = GOAL_P99_VS_NGIRCD * ng["p99_ms"]
+        lines.append(
+            f"  p99: littlecats {p99:.2f} ms <= {GOAL_P99_VS_NGIRCD:g} x ngircd "
+            f"{ng['p99_ms']:.2f} ms = {limit:.2f} ms: {'PASS' if p99 <= limit else 'FAIL'}"
+            f"  (ratio lc/ng {p99 / ng['p99_ms']:.2f})"
+        )
+    for name, fig in (("littlecats", lc), ("ngircd", ng)):
+        bad = [n for n in (fig or {}).get("notes", []) if not n.startswith("best of")]
+        if bad:
+            lines.append(f"  WARNING {name}: {'; '.join(bad)} (the figure may not be valid)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -306,8 +363,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short smoke version of each scenario")
     parser.add_argument("--lcbench", help="lcbench.c to build, or an lcbench binary")
     parser.add_argument(
-        "--server", action="append", choices=SERVERS, help="only this server (default: both)"
-    )
+        "--server", action="append", choices=SERVERS,
+        help="only this server (default: littlecats, baseline, and ngircd if installed)",
+    )  # fmt: skip
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each case K times per server, keep the best"
     )
@@ -317,6 +375,23 @@ def main() -> None:
     binary = build_lcbench(args.lcbench)
     scenarios = args.scenario or list(SCENARIOS)
     servers = args.server or list(SERVERS)
+    ngircd_binary = ngircd.find_ngircd()
+    ngircd_note = ""
+    if "ngircd" in servers and any(s in NGIRCD_SCENARIOS for s in scenarios):
+        if ngircd_binary is None:
+            if args.server:
+                raise SystemExit(ngircd.missing_message())
+            ngircd_note = f"ngircd not installed: {ngircd.INSTALL_HINT}"
+            print(ngircd.missing_message(), flush=True)
+            servers.remove("ngircd")
+        else:
+            print(f"ngircd: {ngircd_binary} ({ngircd.version(ngircd_binary)})", flush=True)
+    elif "ngircd" in servers:
+        servers.remove("ngircd")
+        if args.server:
+            print(f"ngircd only runs in: {', '.join(NGIRCD_SCENARIOS)}", flush=True)
+    if not servers:
+        raise SystemExit("no server to run")
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / ".gitignore").write_text("*\n")
@@ -324,38 +399,57 @@ def main() -> None:
     out_path = results_dir / f"run-{stamp}{'-quick' if args.quick else ''}.json"
     record: dict = {
         "code": code_version(),
+        "ngircd": ngircd.version(ngircd_binary) if "ngircd" in servers and ngircd_binary else None,
         "started": stamp,
         "quick": args.quick,
         "argv": sys.argv,
         "runs": [],
     }
-    rows = []
+    # Table columns: littlecats and baseline always, ngircd when it runs.
+    columns = ["littlecats", "baseline", *(["ngircd"] if "ngircd" in servers else [])]
+    shorts = "/".join(SHORT[n] for n in columns)
+    rows, goal_lines = [], []
     for scenario in scenarios:
         for case in cases(scenario, args.quick):
-            tries: dict[str, list[dict]] = {name: [] for name in servers}
+            here = [n for n in servers if n != "ngircd" or scenario in NGIRCD_SCENARIOS]
+            tries: dict[str, list[dict]] = {name: [] for name in here}
             for attempt in range(args.repeat):
-                for name in servers if attempt % 2 == 0 else servers[::-1]:
+                for name in here if attempt % 2 == 0 else here[::-1]:
                     summary = run_case(binary, name, case, args.max_runtime, record)
                     tries[name].append(summary)
                     out_path.write_text(json.dumps(record, indent=1))
             figures = {name: best(case, runs) for name, runs in tries.items()}
             lc, bl = figures.get("littlecats", {}), figures.get("baseline", {})
+            ng = figures.get("ngircd", {})
             for title, key, better in FIGURES[case["metric"]]:
-                rows.append([
-                    f"{case['label']}: {title}", fmt(lc.get(key)), fmt(bl.get(key)),
-                    ratio(lc.get(key), bl.get(key)), better,
-                    f"{fmt(lc.get('gen_pct'))}/{fmt(bl.get('gen_pct'))}",
-                    f"{fmt(lc.get('steal_pct'))}/{fmt(bl.get('steal_pct'))}",
+                row = [f"{case['label']}: {title}",
+                       *(fmt(figures.get(n, {}).get(key)) for n in columns),
+                       ratio(lc.get(key), bl.get(key))]  # fmt: skip
+                if "ngircd" in columns:
+                    row.append(ratio(lc.get(key), ng.get(key)))
+                row += [
+                    better,
+                    "/".join(fmt(figures.get(n, {}).get("gen_pct")) for n in columns),
+                    "/".join(fmt(figures.get(n, {}).get("steal_pct")) for n in columns),
                     " | ".join(
                         f"{n}: {'; '.join(s['notes'])}" for n, s in figures.items() if s["notes"]
                     ) if key == FIGURES[case["metric"]][0][1] else "",
-                ])  # fmt: skip
+                ]  # fmt: skip
+                rows.append(row)
+            if scenario == "fixed":
+                goal_lines += goal_check(case, figures, ngircd_note)
     print()
     print_table(
-        ["case: figure", "littlecats", "baseline", "ratio lc/bl", "better",
-         "gen CPU% lc/bl", "steal% lc/bl", "notes"],
+        ["case: figure", *columns, "ratio lc/bl",
+         *(["ratio lc/ng"] if "ngircd" in columns else []), "better",
+         f"gen CPU% {shorts}", f"steal% {shorts}", "notes"],
         rows,
     )  # fmt: skip
+    if goal_lines:
+        print()
+        print("\n".join(goal_lines))
+        if args.quick:
+            print("  (--quick: 3 s of measurement, indicative only)")
     versions = sorted({run["summary"]["code"] for run in record["runs"]})
     print(
         f"\ncode under test: {', '.join(versions)}"
@@ -365,6 +459,8 @@ def main() -> None:
             else ""
         )
     )
+    if record["ngircd"]:
+        print(f"ngircd: {record['ngircd']}")
     print(f"raw JSON: {out_path.relative_to(ROOT)}")
 
 

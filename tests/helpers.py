@@ -2,15 +2,18 @@
 Test helpers: a chat server driven through StringTransport, and a client on the far end of it.
 
 `Harness` builds the real core and telnet factory; `FakeClient` is one connection whose
-output can be read as text lines, as a telnet user would see them.
+output can be read as text lines, as a telnet user would see them.  `LineClient` is a user
+over real TCP, for integration tests.
 """
 
 from __future__ import annotations
 
 import itertools
 
+from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.protocols.basic import LineOnlyReceiver
 
 from littlecats.core import ChatService
 from littlecats.limits import ConnectionLimiter, Limits
@@ -18,6 +21,37 @@ from littlecats.messages import Catalog
 from littlecats.telnet import ChatProtocol, TelnetFactory
 
 _ports = itertools.count(40000)
+TIMEOUT = 10
+
+
+class LineClient(LineOnlyReceiver):
+    """A user over real TCP: collects every line received; tests wait for the next ones."""
+
+    delimiter = b"\r\n"
+
+    def connectionMade(self) -> None:
+        self.lines: defer.DeferredQueue = defer.DeferredQueue()
+        self.closed: defer.Deferred = defer.Deferred()
+
+    def lineReceived(self, line: bytes) -> None:
+        self.lines.put(line.decode("utf-8"))
+
+    def connectionLost(self, reason=None) -> None:
+        self.closed.callback(None)
+
+    def say(self, text: str) -> None:
+        self.sendLine(text.encode("utf-8"))
+
+    async def expect(self, count: int) -> list[str]:
+        """The next C{count} lines (fails the test after a timeout rather than hanging)."""
+        return [await self.lines.get().addTimeout(TIMEOUT, reactor) for _ in range(count)]
+
+    async def wait_for(self, text: str) -> str:
+        """Skip lines until one contains C{text}; return it."""
+        while True:
+            line = await self.lines.get().addTimeout(TIMEOUT, reactor)
+            if text in line:
+                return line
 
 
 class FakeClient:

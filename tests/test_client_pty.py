@@ -18,10 +18,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, endpoints, reactor, threads
 from twisted.internet.threads import blockingCallFromThread
-from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.policies import WrappingFactory
 
 from littlecats.service import Options, makeService
+from tests.helpers import LineClient
 from tests.test_client_tui import Screen
 
 TIMEOUT = 10
@@ -55,36 +55,11 @@ class Server:
         await defer.maybeDeferred(self.top.stopService)
 
 
-class Peer(LineOnlyReceiver):
-    """Another user, connected by plain TCP like a netcat user."""
-
-    delimiter = b"\r\n"
-
-    def connectionMade(self) -> None:
-        self.lines: defer.DeferredQueue = defer.DeferredQueue()
-        self.closed: defer.Deferred = defer.Deferred()
-
-    def lineReceived(self, line: bytes) -> None:
-        self.lines.put(line.decode("utf-8"))
-
-    def connectionLost(self, reason=None) -> None:
-        self.closed.callback(None)
-
-    def say(self, text: str) -> None:
-        self.sendLine(text.encode("utf-8"))
-
-    async def waitFor(self, text: str) -> str:
-        while True:
-            line = await self.lines.get().addTimeout(TIMEOUT, reactor)
-            if text in line:
-                return line
-
-
-async def _peer(port: int, nick: str) -> Peer:
+async def _peer(port: int, nick: str) -> LineClient:
     endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
-    peer = await endpoints.connectProtocol(endpoint, Peer())
+    peer = await endpoints.connectProtocol(endpoint, LineClient())
     peer.say(nick)
-    await peer.waitFor(f" {nick} ")
+    await peer.wait_for(f" {nick} ")
     return peer
 
 
@@ -150,7 +125,7 @@ async def test_incoming_message_does_not_break_the_line_being_typed(server):
         assert client.screen.line(-1) == "[ana] olá, João 日本 half"
         assert client.screen.cursor == cursor
         client.child.send(" done\r")
-        line = blockingCallFromThread(reactor, lambda: defer.ensureDeferred(bob.waitFor("<ana>")))
+        line = blockingCallFromThread(reactor, lambda: defer.ensureDeferred(bob.wait_for("<ana>")))
         assert line == "<ana> olá, João 日本 half done"
         assert client.quit() == 0
 
@@ -176,7 +151,7 @@ async def test_reconnects_after_a_server_restart_with_the_same_nickname(server):
             reactor, lambda: defer.ensureDeferred(_peer(server.port, "bob"))
         )
         client.child.send("back again\r")
-        line = blockingCallFromThread(reactor, lambda: defer.ensureDeferred(bob.waitFor("<ana>")))
+        line = blockingCallFromThread(reactor, lambda: defer.ensureDeferred(bob.wait_for("<ana>")))
         assert line == "<ana> back again"
         assert client.quit() == 0
         blockingCallFromThread(reactor, bob.transport.loseConnection)

@@ -8,34 +8,9 @@ import attrs
 import pytest
 import pytest_twisted
 from twisted.internet import defer, endpoints, protocol, reactor
-from twisted.protocols.basic import LineOnlyReceiver
 
 from littlecats.service import Options, makeService
-
-TIMEOUT = 10
-
-
-class LineClient(LineOnlyReceiver):
-    """A test user: collects every line received, and lets the test wait for the next ones."""
-
-    delimiter = b"\r\n"
-
-    def connectionMade(self) -> None:
-        self.lines: defer.DeferredQueue = defer.DeferredQueue()
-        self.closed: defer.Deferred = defer.Deferred()
-
-    def lineReceived(self, line: bytes) -> None:
-        self.lines.put(line.decode("utf-8"))
-
-    def connectionLost(self, reason=None) -> None:
-        self.closed.callback(None)
-
-    def say(self, text: str) -> None:
-        self.sendLine(text.encode("utf-8"))
-
-    async def expect(self, count: int) -> list[str]:
-        """The next C{count} lines (fails the test after a timeout rather than hanging)."""
-        return [await self.lines.get().addTimeout(TIMEOUT, reactor) for _ in range(count)]
+from tests.helpers import TIMEOUT, LineClient
 
 
 @attrs.define

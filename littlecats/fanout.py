@@ -20,6 +20,13 @@ three system calls and most of the server's time per recipient per turn, where o
 The transport stays the owner of the connection: anything it has buffered goes first, and any
 error is left for it to discover.
 
+A flush that took more than a millisecond (a big audience) is followed by a pause as long as
+itself before the next flush, so that the next one carries more.  Measured on this machine
+(bench/): 2000 / 5000 joins with every notice went from 0.85-1.04 s / 4.6-5.7 s to
+0.71-0.94 s / 3.2-4.4 s and the server's CPU at a given load in a 1000-member room halved; the
+price is latency in big rooms (a 1000-member room's p50 rises by a flush or two), while small
+rooms, whose flushes are cheap, are never delayed.
+
 Payloads are opaque bytes here: no wire format, no chat rules.
 """
 
@@ -123,6 +130,8 @@ class Fanout:
     """The turn's shared log, its audience, and the once-per-turn flush."""
 
     log = Logger()
+    # A flush slower than this is followed by a pause as long as itself (see the module doc).
+    SLOW_FLUSH_SECONDS = 0.001
 
     def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
@@ -130,6 +139,7 @@ class Fanout:
         self._audience: dict[Outlet, None] = {}
         self._dirty: list[Outlet] = []
         self._call: IDelayedCall | None = None
+        self._quiet_until = 0.0
 
     def __len__(self) -> int:
         return len(self._audience)
@@ -153,7 +163,7 @@ class Fanout:
         """C{payload} for everyone in the audience."""
         self._log.append(payload)
         if self._call is None:
-            self._call = self.clock.callLater(0, self.flush)
+            self._schedule()
 
     def send(self, outlet: Outlet, payload: bytes) -> None:
         """C{payload} for C{outlet} alone, after everything broadcast before it."""
@@ -162,13 +172,18 @@ class Fanout:
             outlet.direct = []
         outlet.direct.append((len(self._log), payload))  # type: ignore[union-attr]
         if self._call is None:
-            self._call = self.clock.callLater(0, self.flush)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        delay = self._quiet_until - self.clock.seconds()
+        self._call = self.clock.callLater(delay if delay > 0 else 0, self.flush)
 
     def flush(self) -> None:
         """Write everything owed: one write per connection."""
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
+        started = self.clock.seconds()
         log, self._log = self._log, []
         dirty, self._dirty = self._dirty, []
         if log:
@@ -180,6 +195,9 @@ class Fanout:
         for outlet in dirty:
             if outlet.direct:
                 self._write(outlet, self._pending(outlet, log))
+        ended = self.clock.seconds()
+        took = ended - started
+        self._quiet_until = ended + took if took > self.SLOW_FLUSH_SECONDS else 0.0
 
     def _write(self, outlet: Outlet, data: bytes) -> None:
         try:

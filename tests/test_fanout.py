@@ -136,3 +136,33 @@ def test_failed_write_drops_only_that_connection():
     clock.advance(0)
     assert broken.dropped == ["write-error"]
     assert fine.data() == b"hi\n"
+
+
+def test_slow_flush_is_followed_by_a_pause_cheap_ones_are_not():
+    """After an expensive flush (a big audience) the next one waits as long, to carry more;
+    cheap flushes (small rooms) are never delayed."""
+    clock = MemoryReactorClock()
+    fanout = Fanout(clock)
+    c = Connection(fanout)
+    slow = {"on": True}
+
+    def write(data):
+        c.writes.append(data)
+        if slow["on"]:
+            clock.rightNow += 0.01  # this write took 10 ms
+
+    c.transport.write = write
+    fanout.add(c.outlet)
+    fanout.broadcast(b"1\n")
+    clock.advance(0)
+    assert c.data() == b"1\n"
+    slow["on"] = False
+    fanout.broadcast(b"2\n")
+    fanout.broadcast(b"3\n")
+    clock.advance(0)
+    assert c.data() == b"1\n"
+    clock.advance(0.01)
+    assert c.writes == [b"1\n", b"2\n3\n"]
+    fanout.broadcast(b"4\n")
+    clock.advance(0)
+    assert c.data() == b"1\n2\n3\n4\n"

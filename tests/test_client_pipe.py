@@ -86,7 +86,7 @@ async def test_pipe_sends_input_prints_everything_and_exits_zero(server):
     assert out[-1] == "*** Até logo, ana!"
     assert b"\x1b" not in client.stdout
     assert client.stderr == b""
-    assert await bob.waitFor("privado de ana") == "[privado de ana] psst"
+    assert await bob.wait_for("privado de ana") == "[privado de ana] psst"
     bob.transport.loseConnection()
     await bob.closed
 

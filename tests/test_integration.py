@@ -156,3 +156,25 @@ async def test_connections_use_the_direct_send_path(server):
     handle = connection.transport.getHandle()
     assert handle.getsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF) <= 2 * KERNEL_SEND_BUFFER
     assert handle.getsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY)
+
+
+@pytest_twisted.ensureDeferred
+async def test_unix_listener_peer_is_refused(tmp_path):
+    """On a unix: listener, where a peer has no IP and port, the user gets an error line and
+    the connection is closed; the server goes on."""
+    path = tmp_path / "chat.sock"
+    options = Options()
+    options.parseOptions(["--listen", f"unix:{path}"])
+    top = makeService(options, reactor=reactor)
+    top.privilegedStartService()
+    top.startService()
+    try:
+        endpoint = endpoints.UNIXClientEndpoint(reactor, str(path))
+        client = await endpoints.connectProtocol(endpoint, LineClient())
+        line = await client.lines.get().addTimeout(TIMEOUT, reactor)
+        assert line == (
+            "!!! Não foi possível identificar o seu IP e porta; a conexão será encerrada."
+        )
+        await client.closed.addTimeout(TIMEOUT, reactor)
+    finally:
+        await defer.maybeDeferred(top.stopService)

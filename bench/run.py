@@ -172,6 +172,15 @@ def run_lcbench(binary: Path, server: Server, case: dict, max_runtime: float) ->
     return result
 
 
+def _note_incomplete(out: dict, join: dict, case: dict) -> None:
+    """Flag a join phase where not every client joined or not every notice arrived."""
+    if not join.get("complete") or not join.get("settle_complete"):
+        out["notes"].append(
+            f"INCOMPLETE joined={join.get('joined')}/{case['clients']} "
+            f"notices={join.get('notices')}/{join.get('notices_expected')}"
+        )
+
+
 def summarise(case: dict, r: dict) -> dict:
     """The figures of one run, by name, with the generator CPU% and steal that qualify them."""
     join, traffic, gen = r.get("join", {}), r.get("traffic", {}), r.get("generator", {})
@@ -217,11 +226,7 @@ def summarise(case: dict, r: dict) -> dict:
         out["steal_pct"] = max(join.get("steal_pct", [0.0]) or [0.0])
         out["all_notices_s"] = join.get("all_notices_s")
         out["all_joined_s"] = join.get("all_joined_s")
-        if not join.get("settle_complete") or not join.get("complete"):
-            out["notes"].append(
-                f"INCOMPLETE joined={join.get('joined')}/{case['clients']} "
-                f"notices={join.get('notices')}/{join.get('notices_expected')}"
-            )
+        _note_incomplete(out, join, case)
     elif metric == "mem":
         out["gen_pct"] = join.get("gen_cpu_pct", 0.0)
         out["steal_pct"] = max(join.get("steal_pct", [0.0]) or [0.0])
@@ -235,11 +240,7 @@ def summarise(case: dict, r: dict) -> dict:
         out["bytes_per_conn"] = (end - idle) * 1024 / joined if joined and end > 0 else None
         out["all_joined_s"] = join.get("all_joined_s")
         out["all_notices_s"] = join.get("all_notices_s")
-        if not join.get("complete") or not join.get("settle_complete"):
-            out["notes"].append(
-                f"INCOMPLETE joined={joined}/{case['clients']} "
-                f"notices={join.get('notices')}/{join.get('notices_expected')}"
-            )
+        _note_incomplete(out, join, case)
     if out.get("gen_pct", 0) >= SATURATED_GEN_PCT:
         out["notes"].append("GENERATOR SATURATED: figure is a lower bound")
     return out

@@ -114,13 +114,10 @@ class Outlet:
 
     def resume(self) -> None:
         self.paused = False
-        if self.held:
-            data = b"".join(self.held)
-            self.held, self.held_bytes = [], 0
-            self.transport.write(data)
+        self.release()
 
     def release(self) -> None:
-        """Give everything held to the transport (the connection is closing and will flush)."""
+        """Give everything held to the transport (resumed, or closing and about to flush)."""
         if self.held and not self.closed:
             self.transport.write(b"".join(self.held))
         self.held, self.held_bytes = [], 0

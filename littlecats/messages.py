@@ -56,4 +56,4 @@ class Catalog:
 
     def line(self, msgid: str, **fields: object) -> bytes:
         """The message as one wire line: UTF-8, CRLF-terminated."""
-        return (self._templates[msgid].format(**fields) + "\r\n").encode("utf-8")
+        return (self.text(msgid, **fields) + "\r\n").encode("utf-8")

@@ -53,6 +53,11 @@ HELP_LINES = (
 )
 
 
+def _queued_cost(line: bytes | None) -> int:
+    """What a line waiting for flood tokens counts against the receive-queue bound."""
+    return LINE_OVERHEAD + (0 if line is None else len(line))
+
+
 @implementer(IDoor)
 class TelnetDoor:
     """Renders core events as telnet lines (UTF-8, CRLF) and fans them out to connections."""
@@ -190,9 +195,7 @@ class ChatProtocol(LineReceiver):
         self.outlet.closed = True
         self._cancel_timers()
         self.factory.door.connections.discard(self)
-        if self.member is not None:
-            member, self.member = self.member, None
-            self.factory.service.leave(member)
+        self._leave_chat()
         self.factory.service.release(self.host)
         if self.bucket is not None:
             self.factory.service.keep_flood_bucket(self.host, self.bucket)
@@ -200,6 +203,12 @@ class ChatProtocol(LineReceiver):
         closed, self._closed = self._closed, None
         if closed is not None:
             closed.callback(None)
+
+    def _leave_chat(self, reason: str = "") -> None:
+        """Leave the chat if joined (the core announces it once)."""
+        member, self.member = self.member, None
+        if member is not None:
+            self.factory.service.leave(member, reason)
 
     def _cancel_timers(self) -> None:
         for call in (self._nick_timer, self._drain_call):
@@ -214,8 +223,7 @@ class ChatProtocol(LineReceiver):
         self.state = "closed"
         self._cancel_timers()
         if self.member is not None:
-            member, self.member = self.member, None
-            self.factory.service.leave(member, reason)
+            self._leave_chat(reason)
         else:
             self.factory.door.fanout.remove(self.outlet)
         self.outlet.release()
@@ -241,9 +249,7 @@ class ChatProtocol(LineReceiver):
         self.state = "closed"
         self._cancel_timers()
         self.transport.abortConnection()
-        if self.member is not None:
-            member, self.member = self.member, None
-            self.factory.service.leave(member)
+        self._leave_chat()
 
     # Output: everything to this connection goes through the fan-out, so it stays in order.
 
@@ -280,14 +286,13 @@ class ChatProtocol(LineReceiver):
         if not lines:
             return
         if self.inbox is None:
-            handled = self._handle(lines, 0)
+            handled = self._handle(lines)
             if handled == len(lines):
                 return
             self.inbox = deque()
             lines = lines[handled:]
         self.inbox.extend(lines)
-        self.inbox_bytes += sum(len(line) for line in lines if line is not None)
-        self.inbox_bytes += LINE_OVERHEAD * len(lines)
+        self.inbox_bytes += sum(map(_queued_cost, lines))
         if self._drain_call is None:
             self._drain()
         limit = self.factory.limits.max_recvq
@@ -300,21 +305,16 @@ class ChatProtocol(LineReceiver):
             self.sendMessage("err-flood")
             self.close()
 
-    def _handle(self, lines: list[bytes | None], start: int) -> int:
-        """Handle C{lines[start:]} while the flood bucket allows; return how far it got."""
+    def _handle(self, lines: list[bytes | None]) -> int:
+        """Handle C{lines} while the flood bucket allows; return how many were handled."""
         bucket = self.bucket
         now = self.factory.clock.seconds() if bucket is not None else 0.0
-        index = start
-        for index in range(start, len(lines)):
+        for index, line in enumerate(lines):
             if self.state == "closed":
-                return len(lines)
+                break
             if bucket is not None and not bucket.take(now):
                 return index
-            line = lines[index]
-            if line is TOO_LONG:
-                self.lineLengthExceeded(b"")
-            else:
-                self.lineReceived(line)
+            self._dispatch(line)
         return len(lines)
 
     def _drain(self) -> None:
@@ -327,15 +327,17 @@ class ChatProtocol(LineReceiver):
                 self._drain_call = clock.callLater(bucket.wait(now), self._drain)
                 return
             line = inbox.popleft()
-            if line is TOO_LONG:
-                self.inbox_bytes -= LINE_OVERHEAD
-                self.lineLengthExceeded(b"")
-            else:
-                self.inbox_bytes -= len(line) + LINE_OVERHEAD
-                self.lineReceived(line)
+            self.inbox_bytes -= _queued_cost(line)
+            self._dispatch(line)
         if not inbox:
             self.inbox = None
             self.inbox_bytes = 0
+
+    def _dispatch(self, line: bytes | None) -> None:
+        if line is TOO_LONG:
+            self.lineLengthExceeded(b"")
+        else:
+            self.lineReceived(line)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """An over-long line was discarded: say so and carry on (the default disconnects)."""

@@ -75,9 +75,7 @@ class TerminalView:
         self.session: ChatSession | None = None
         self.editor = LineEditor()
         self.keys = KeyDecoder()
-        self.backlog: collections.deque[tuple[str, Line]] = collections.deque(
-            maxlen=BACKLOG_LINES
-        )
+        self.backlog: collections.deque[tuple[str, Line]] = collections.deque(maxlen=BACKLOG_LINES)
         self.scroll = 0
         """Rows scrolled back from the newest; 0 follows new lines."""
         self.suspend: Callable[[], object] | None = None

@@ -1,12 +1,21 @@
 """
 Fan-out: getting rendered payloads to many connections with one write per connection per turn.
 
-A door hands the `Fanout` each broadcast payload once; the fan-out appends it to a shared log
-for the current reactor turn and, at the end of the turn, writes the log (joined once) to every
-connection in its audience.  Payloads for a single connection (private lines, replies, errors)
-are slotted into that connection's stream at the position they were sent, so every connection
-sees exactly the order in which things happened.  The cost of a broadcast is therefore O(1) when
-it is sent and O(audience) once per turn, however many broadcasts the turn held.
+A door keeps one `Fanout`.  It holds a *channel* per audience (a room, or the whole server),
+each with its subscribers (`Outlet`s), and hands the fan-out each payload once, for a channel
+(`publish`) or for one outlet (`send`).  Every payload gets the next number of one sequence,
+so the order in which things happened is known across channels.  At the end of the reactor
+turn, `flush` computes what every outlet is owed and only then writes, once per outlet:
+
+- an outlet subscribed to one busy channel, with nothing else owed, gets that channel's
+  payloads joined once and shared by all such outlets (the 1000-member room's fast path);
+- any other outlet gets a merge, by sequence number, of its channels' payloads (less those
+  that exclude it, and those published before it subscribed) and its own direct lines.
+
+Computing everything before the first write keeps a turn correct when a write drops a
+connection (or a kick closes one) in its middle.  An outlet that unsubscribes in the middle of
+a turn keeps what it was owed so far as direct lines, in their place.  The cost of a payload
+is O(1) when it is published and O(audience) once per turn, however many the turn held.
 
 Each connection's `Outlet` honours its transport's producer signals: while the transport says
 its buffer is full, output is held in the outlet, up to `max_held` bytes; past that the outlet
@@ -17,8 +26,9 @@ On a plain TCP transport whose own buffer is empty, an outlet sends straight on 
 hands only what the kernel did not take to `transport.write`: the profile of a 1000-member room
 showed the transport's write path (register with epoll, wait a turn, send, unregister) costing
 three system calls and most of the server's time per recipient per turn, where one `send` does.
-The transport stays the owner of the connection: anything it has buffered goes first, and any
-error is left for it to discover.
+The transport stays the owner of the connection: whether the shortcut is safe is checked at
+every write (not TLS, started at accept or later; not aborted or closing; nothing buffered), so
+anything the transport holds goes first and any error is left for it to discover.
 
 A flush that took more than a millisecond (a big audience) is followed by a pause as long as
 itself before the next flush, so that the next one carries more.  Measured on this machine
@@ -27,74 +37,83 @@ itself before the next flush, so that the next one carries more.  Measured on th
 price is latency in big rooms (a 1000-member room's p50 rises by a flush or two), while small
 rooms, whose flushes are cheap, are never delayed.
 
-Payloads are opaque bytes here: no wire format, no chat rules.
+Payloads are opaque bytes here, channels opaque keys: no wire format, no chat rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from socket import socket
+from collections.abc import Callable, Hashable
+from operator import itemgetter
 
 import attrs
 from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITransport
 from twisted.logger import Logger
 
-# What the direct path reads of a Twisted TCP connection to know that its buffer is empty.
-_BUFFER_STATE = ("socket", "dataBuffer", "offset", "_tempDataLen", "connected", "disconnecting")
+# What the direct path reads of a Twisted TCP connection to know that a send may skip it.
+_CONNECTION_STATE = (
+    "socket",
+    "dataBuffer",
+    "offset",
+    "_tempDataLen",
+    "connected",
+    "disconnecting",
+    "TLS",
+    "_aborting",
+)
+_seq = itemgetter(0)
 
 
-def _direct_socket(transport: ITransport) -> socket | None:
-    """The socket under C{transport} if it is a Twisted TCP connection we can send on.
+def _can_send_directly(transport: ITransport) -> bool:
+    """Whether C{transport} is a Twisted TCP connection whose state this module can read.
 
-    Any other transport, or a Twisted whose connection no longer keeps its buffer the way
-    this module reads it, gets the ordinary C{transport.write} path.
+    Any other transport (TLS wrapped at accept, a test's StringTransport), or a Twisted whose
+    connection no longer keeps its state the way this module reads it, always gets the
+    ordinary C{transport.write} path.
     """
-    if isinstance(transport, tcp.Connection) and all(
-        hasattr(transport, name) for name in _BUFFER_STATE
-    ):
-        return transport.socket
-    return None
+    return isinstance(transport, tcp.Connection) and all(
+        hasattr(transport, name) for name in _CONNECTION_STATE
+    )
 
 
 @attrs.define(eq=False)
 class Outlet:
-    """One connection's output: its place in the turn's log, its direct lines, its held bytes."""
+    """One connection's output: its channels, its direct lines, its held bytes."""
 
     transport: ITransport
     drop: Callable[[str], None]
     """Called once when this outlet can no longer be written to, with the reason."""
     max_held: int = 0
-    in_audience: bool = False
-    start: int = 0
-    # Lines for this connection alone, with their position in the turn's log.  An empty tuple
-    # (shared) until there is one, since most connections receive broadcasts only.
+    channels: list[Channel] = attrs.field(factory=list)
+    # Lines for this connection alone, with their sequence numbers.  An empty tuple (shared)
+    # until there is one, since most connections receive channel payloads only.
     direct: list[tuple[int, bytes]] | tuple[()] = ()
     paused: bool = False
     held: list[bytes] = attrs.field(factory=list)
     held_bytes: int = 0
     closed: bool = False
-    socket: socket | None = attrs.field(default=None)
+    direct_send: bool = attrs.field(default=False)
 
     def __attrs_post_init__(self) -> None:
-        self.socket = _direct_socket(self.transport)
+        self.direct_send = _can_send_directly(self.transport)
 
     def write(self, data: bytes) -> None:
         """Hand C{data} to the transport, or hold it while the transport is full."""
         if self.closed or not data:
             return
         if not self.paused:
-            sock = self.socket
             transport = self.transport
             if (
-                sock is not None
-                and not transport._tempDataLen
-                and transport.offset == len(transport.dataBuffer)
+                self.direct_send
+                and not transport.TLS
+                and not transport._aborting
                 and transport.connected
                 and not transport.disconnecting
+                and not transport._tempDataLen
+                and transport.offset == len(transport.dataBuffer)
             ):
                 try:
-                    sent = sock.send(data)
+                    sent = transport.socket.send(data)
                 except OSError:
                     sent = 0  # would block, or an error the transport will report itself
                 if sent == len(data):
@@ -123,8 +142,35 @@ class Outlet:
         self.held, self.held_bytes = [], 0
 
 
+@attrs.define(eq=False)
+class Channel:
+    """One audience: its subscribers, and the payloads published to it this turn."""
+
+    key: Hashable
+    members: dict[Outlet, None] = attrs.field(factory=dict)
+    entries: list[tuple[int, bytes, Outlet | None]] = attrs.field(factory=list)
+    """(sequence, payload, the outlet it excludes) for this turn."""
+    late: dict[Outlet, int] | None = None
+    """Outlets that subscribed this turn, with the sequence number they subscribed at."""
+    excludes: bool = False
+
+    def owed(self, outlet: Outlet) -> list[tuple[int, bytes]]:
+        """What C{outlet} is owed of this turn's payloads."""
+        start = self.late.get(outlet, 0) if self.late else 0
+        return [
+            (seq, data)
+            for seq, data, left_out in self.entries
+            if seq > start and left_out is not outlet
+        ]
+
+
+# One dirty channel as the flush sees it: its entries, its late subscribers, and its payloads
+# joined once when every subscriber gets the same.
+_Batch = tuple[list[tuple[int, bytes, Outlet | None]], dict[Outlet, int] | None, bytes | None]
+
+
 class Fanout:
-    """The turn's shared log, its audience, and the once-per-turn flush."""
+    """The channels, their subscribers, and the once-per-turn flush."""
 
     log = Logger()
     # A flush slower than this is followed by a pause as long as itself (see the module doc).
@@ -132,44 +178,82 @@ class Fanout:
 
     def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
-        self._log: list[bytes] = []
-        self._audience: dict[Outlet, None] = {}
+        self.channels: dict[Hashable, Channel] = {}
+        self._seq = 0
+        self._dirty_channels: list[Channel] = []
         self._dirty: list[Outlet] = []
         self._call: IDelayedCall | None = None
         self._quiet_until = 0.0
 
-    def __len__(self) -> int:
-        return len(self._audience)
+    def subscribers(self, key: Hashable) -> int:
+        """How many outlets channel C{key} reaches."""
+        channel = self.channels.get(key)
+        return 0 if channel is None else len(channel.members)
 
-    def add(self, outlet: Outlet) -> None:
-        """C{outlet} receives every broadcast from now on."""
-        outlet.start = len(self._log)
-        outlet.in_audience = True
-        self._audience[outlet] = None
+    def subscribe(self, key: Hashable, outlet: Outlet) -> None:
+        """C{outlet} receives what is published to C{key} from now on."""
+        channel = self.channels.get(key)
+        if channel is None:
+            channel = self.channels[key] = Channel(key)
+        elif outlet in channel.members:
+            return
+        channel.members[outlet] = None
+        outlet.channels.append(channel)
+        if channel.entries:
+            if channel.late is None:
+                channel.late = {}
+            channel.late[outlet] = self._seq
+
+    def unsubscribe(self, key: Hashable, outlet: Outlet) -> None:
+        """C{outlet} receives no more of C{key}; what it was owed stays in its place."""
+        channel = self.channels.get(key)
+        if channel is not None and outlet in channel.members:
+            self._leave(channel, outlet)
+
+    def _leave(self, channel: Channel, outlet: Outlet) -> None:
+        owed = channel.owed(outlet) if channel.entries else None
+        if owed:
+            self._direct(outlet).extend(owed)
+        del channel.members[outlet]
+        outlet.channels.remove(channel)
+        if channel.late:
+            channel.late.pop(outlet, None)
+        if not channel.members and self.channels.get(channel.key) is channel:
+            del self.channels[channel.key]
 
     def remove(self, outlet: Outlet) -> None:
-        """C{outlet} leaves the audience; what it was owed so far is written to it now."""
-        if outlet.in_audience:
-            outlet.write(self._pending(outlet, self._log))
-            outlet.in_audience = False
-            del self._audience[outlet]
-        elif outlet.direct:
-            outlet.write(self._pending(outlet, self._log))
+        """C{outlet} is closing: it leaves every channel, and what it is owed is written now."""
+        for channel in list(outlet.channels):
+            self._leave(channel, outlet)
+        if outlet.direct:
+            outlet.write(self._merge(outlet, []))
 
-    def broadcast(self, payload: bytes) -> None:
-        """C{payload} for everyone in the audience."""
-        self._log.append(payload)
+    def publish(self, key: Hashable, payload: bytes, exclude: Outlet | None = None) -> None:
+        """C{payload} for every subscriber of C{key} (but C{exclude}), in publishing order."""
+        channel = self.channels.get(key)
+        if channel is None:
+            return
+        self._seq += 1
+        if not channel.entries:
+            self._dirty_channels.append(channel)
+        channel.entries.append((self._seq, payload, exclude))
+        if exclude is not None:
+            channel.excludes = True
         if self._call is None:
             self._schedule()
 
     def send(self, outlet: Outlet, payload: bytes) -> None:
-        """C{payload} for C{outlet} alone, after everything broadcast before it."""
+        """C{payload} for C{outlet} alone, after everything published before it."""
+        self._seq += 1
+        self._direct(outlet).append((self._seq, payload))
+        if self._call is None:
+            self._schedule()
+
+    def _direct(self, outlet: Outlet) -> list[tuple[int, bytes]]:
         if not outlet.direct:
             self._dirty.append(outlet)
             outlet.direct = []
-        outlet.direct.append((len(self._log), payload))  # type: ignore[union-attr]
-        if self._call is None:
-            self._schedule()
+        return outlet.direct  # type: ignore[return-value]
 
     def _schedule(self) -> None:
         delay = self._quiet_until - self.clock.seconds()
@@ -181,17 +265,37 @@ class Fanout:
             self._call.cancel()
         self._call = None
         started = self.clock.seconds()
-        log, self._log = self._log, []
+        channels, self._dirty_channels = self._dirty_channels, []
         dirty, self._dirty = self._dirty, []
-        if log:
-            blob = b"".join(log)
-            for outlet in list(self._audience):
-                data = blob if not (outlet.start or outlet.direct) else self._pending(outlet, log)
-                outlet.start = 0
-                self._write(outlet, data)
+        owed: dict[Outlet, _Batch | list[_Batch]] = {}
+        for channel in channels:
+            entries, late, excludes = channel.entries, channel.late, channel.excludes
+            channel.entries, channel.late, channel.excludes = [], None, False
+            shared = None if (late or excludes) else b"".join([e[1] for e in entries])
+            batch = (entries, late, shared)
+            for outlet in channel.members:
+                prior = owed.get(outlet)
+                if prior is None:
+                    owed[outlet] = batch
+                elif type(prior) is list:
+                    prior.append(batch)
+                else:
+                    owed[outlet] = [prior, batch]
         for outlet in dirty:
-            if outlet.direct:
-                self._write(outlet, self._pending(outlet, log))
+            if outlet.direct and outlet not in owed:
+                owed[outlet] = []
+        # Everything is computed before the first write: a write may drop a connection.
+        writes = []
+        for outlet, batches in owed.items():
+            if type(batches) is tuple:
+                shared = batches[2]
+                if shared is not None and not outlet.direct:
+                    writes.append((outlet, shared))
+                    continue
+                batches = [batches]
+            writes.append((outlet, self._merge(outlet, batches)))
+        for outlet, data in writes:
+            self._write(outlet, data)
         ended = self.clock.seconds()
         took = ended - started
         self._quiet_until = ended + took if took > self.SLOW_FLUSH_SECONDS else 0.0
@@ -206,17 +310,16 @@ class Fanout:
                 outlet.drop("write-error")
 
     @staticmethod
-    def _pending(outlet: Outlet, log: list[bytes]) -> bytes:
-        """What C{outlet} is owed from C{log} and its direct lines, in order; then forget it."""
-        pieces: list[bytes] = []
-        position = outlet.start if outlet.in_audience else len(log)
-        for index, payload in outlet.direct:
-            if index > position:
-                pieces.extend(log[position:index])
-                position = index
-            pieces.append(payload)
-        if outlet.in_audience:
-            pieces.extend(log[position:])
+    def _merge(outlet: Outlet, batches: list[_Batch]) -> bytes:
+        """C{outlet}'s direct lines and its share of C{batches}, in sequence; then forget them."""
+        items: list[tuple[int, bytes]] = list(outlet.direct)
         outlet.direct = ()
-        outlet.start = len(log)
-        return b"".join(pieces)
+        for entries, late, _shared in batches:
+            start = late.get(outlet, 0) if late else 0
+            items.extend(
+                (seq, data)
+                for seq, data, left_out in entries
+                if seq > start and left_out is not outlet
+            )
+        items.sort(key=_seq)
+        return b"".join([item[1] for item in items])

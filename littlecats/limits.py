@@ -2,14 +2,53 @@
 Rate and count limits, as pure bookkeeping: token buckets and per-address connection counts.
 
 Nothing here touches a socket or schedules a call; time comes from the `IReactorTime` it is
-given, so tests drive it with `MemoryReactorClock`.  Every structure is bounded: the
-per-address tables forget an address as soon as it holds nothing worth remembering.
+given, so tests drive it with `MemoryReactorClock`.  Every per-address limit counts an IPv6
+client by its /64 (see `address_key`), since one host usually holds a whole /64.  Every
+structure is bounded and cheap to keep bounded: counts vanish when they reach 0, and buckets
+that hold nothing worth remembering (full ones) are swept lazily, only once a table has
+doubled since the last sweep, so admission costs O(1) amortised however many addresses call.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
+
 import attrs
 from twisted.internet.interfaces import IReactorTime
+
+SWEEP_FLOOR = 1024
+"""No per-address table is swept for idle entries before it holds this many."""
+
+
+def address_key(host: str) -> str:
+    """The key every per-address limit counts C{host} under.
+
+    An IPv4 address (or anything that is not an IP address) is its own key; an IPv6 address
+    counts as its /64, e.g. C{"2001:db8:1:2::/64"}, because a single client is routinely given
+    a whole /64 and could otherwise take a fresh address for every connection.  An IPv4-mapped
+    IPv6 address (C{"::ffff:1.2.3.4"}) counts as the IPv4 address it carries.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv4Address):
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
+def _sweep(table: dict[str, TokenBucket], idle: Callable[[str, TokenBucket], bool]) -> int:
+    """Drop C{table}'s idle entries; return the size at which it is next worth sweeping.
+
+    Waiting until the table doubles means each sweep's scan is paid for by at least as many
+    inserts, however few entries it manages to drop.
+    """
+    for key in [k for k, b in table.items() if idle(k, b)]:
+        del table[key]
+    return max(SWEEP_FLOOR, 2 * len(table))
 
 
 @attrs.define
@@ -54,10 +93,12 @@ class TokenBucket:
 
 @attrs.define
 class ConnectionLimiter:
-    """Admission of new connections: a global cap, a per-address cap, a per-address rate.
+    """Admission of new connections: a global cap, a per-address cap, a per-address rate; and
+    the flood bucket shared by all connections from one address.
 
     Each limit is disabled by 0.  C{connect_rate} is new connections per address per minute,
-    with a burst of the same size.
+    with a burst of the same size.  Callers pass raw host strings; every table is keyed by
+    L{address_key}.
     """
 
     clock: IReactorTime
@@ -67,63 +108,84 @@ class ConnectionLimiter:
     total: int = 0
     per_ip: dict[str, int] = attrs.field(factory=dict)
     buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
+    """Connect-rate buckets, kept until refilled."""
     flood_buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
+    """Flood buckets: shared by open connections, or kept after the last closed until refilled."""
+    flood_holders: dict[str, int] = attrs.field(factory=dict)
+    """Open connections holding each key's flood bucket; only keys with at least one."""
+    _buckets_sweep_at: int = attrs.field(default=SWEEP_FLOOR, init=False)
+    _flood_sweep_at: int = attrs.field(default=SWEEP_FLOOR, init=False)
 
     def admit(self, host: str) -> str | None:
         """Count a new connection from C{host}, or return the catalog id saying why not."""
+        key = address_key(host)
         if self.max_clients and self.total >= self.max_clients:
             return "err-server-full"
-        if self.max_per_ip and self.per_ip.get(host, 0) >= self.max_per_ip:
+        if self.max_per_ip and self.per_ip.get(key, 0) >= self.max_per_ip:
             return "err-too-many-from-ip"
         if self.connect_rate:
             now = self.clock.seconds()
-            bucket = self.buckets.get(host)
+            bucket = self.buckets.get(key)
             if bucket is None:
-                if len(self.buckets) > 1024:
-                    self._forget_idle(now)
-                bucket = self.buckets[host] = TokenBucket.full(
+                if len(self.buckets) >= self._buckets_sweep_at:
+                    self._buckets_sweep_at = _sweep(self.buckets, lambda k, b: b.is_full(now))
+                bucket = self.buckets[key] = TokenBucket.full(
                     self.connect_rate / 60, self.connect_rate, now
                 )
             if not bucket.take(now):
                 return "err-connect-rate"
         self.total += 1
-        self.per_ip[host] = self.per_ip.get(host, 0) + 1
+        self.per_ip[key] = self.per_ip.get(key, 0) + 1
         return None
 
     def release(self, host: str) -> None:
         """A connection admitted from C{host} has closed."""
+        key = address_key(host)
         self.total -= 1
-        left = self.per_ip[host] - 1
+        left = self.per_ip[key] - 1
         if left:
-            self.per_ip[host] = left
+            self.per_ip[key] = left
         else:
-            del self.per_ip[host]
+            del self.per_ip[key]
 
     def flood_bucket(self, host: str, rate: float, burst: float) -> TokenBucket:
-        """The line-rate bucket for a new connection from C{host}.
+        """The line-rate bucket for a new connection from C{host}, counting it as a holder.
 
-        A client that closed with its bucket not yet refilled gets that bucket back, so
-        reconnecting never buys a flooder a fresh burst.
+        Every open connection from one address shares one bucket, so parallel connections buy
+        no extra burst; a bucket left unfilled by the last connection to close is handed back,
+        so reconnecting buys none either.  Pair every call with L{release_flood_bucket}.
         """
+        key = address_key(host)
         now = self.clock.seconds()
-        bucket = self.flood_buckets.pop(host, None)
-        if bucket is None or (bucket.rate, bucket.burst) != (rate, burst):
-            return TokenBucket.full(rate, burst, now)
+        bucket = self.flood_buckets.get(key)
+        if bucket is not None and (bucket.rate, bucket.burst) == (rate, burst):
+            self.flood_holders[key] = self.flood_holders.get(key, 0) + 1
+            return bucket
+        if bucket is None and len(self.flood_buckets) >= self._flood_sweep_at:
+            self._flood_sweep_at = _sweep(
+                self.flood_buckets, lambda k, b: k not in self.flood_holders and b.is_full(now)
+            )
+        # If the limits changed under a bucket still held, its holders keep it unshared and
+        # release_flood_bucket ignores it: the holder count restarts with the new bucket.
+        bucket = self.flood_buckets[key] = TokenBucket.full(rate, burst, now)
+        self.flood_holders[key] = 1
         return bucket
 
-    def keep_flood_bucket(self, host: str, bucket: TokenBucket) -> None:
-        """Remember C{host}'s bucket after a connection closes, unless it is full anyway."""
-        now = self.clock.seconds()
-        if bucket.is_full(now):
-            return
-        if len(self.flood_buckets) > 1024:
-            self._forget_idle(now)
-        self.flood_buckets[host] = bucket
+    def release_flood_bucket(self, host: str, bucket: TokenBucket) -> None:
+        """A connection from C{host} holding C{bucket} (from L{flood_bucket}) has closed.
 
-    def _forget_idle(self, now: float) -> None:
-        for table in (self.buckets, self.flood_buckets):
-            for host in [h for h, b in table.items() if b.is_full(now)]:
-                del table[host]
+        The last holder's bucket is kept until it refills, unless it is full already.
+        """
+        key = address_key(host)
+        if self.flood_buckets.get(key) is not bucket:
+            return
+        left = self.flood_holders[key] - 1
+        if left:
+            self.flood_holders[key] = left
+            return
+        del self.flood_holders[key]
+        if bucket.is_full(self.clock.seconds()):
+            del self.flood_buckets[key]
 
 
 @attrs.frozen

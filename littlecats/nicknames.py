@@ -1,5 +1,5 @@
 """
-Nickname rules: what a valid nickname is, and the key two nicknames collide on.
+Nickname and room-name rules: what a valid name is, and the key two names collide on.
 
 Pure functions, no state.  A nickname is 1 to 24 characters after NFC normalisation: letters of
 any script, digits and `_ - .`, with combining marks allowed after the first character (scripts
@@ -7,6 +7,7 @@ such as Devanagari need them).  No spaces, no control or format characters, no s
 emoji: enclosing marks and the emoji/text presentation selectors (U+FE0E, U+FE0F) are refused,
 as they turn a digit or letter into one (`1` U+FE0F U+20E3 is the keycap emoji).
 Uniqueness ignores case: two nicknames collide when their `fold()` keys are equal.
+A room name is `#` followed by 1 to 32 characters of the same kinds, folded the same way.
 """
 
 from __future__ import annotations
@@ -47,13 +48,32 @@ def _allowed(char: str, first: bool) -> bool:
     return category in ("Mn", "Mc") and not first and char not in _PRESENTATION_SELECTORS
 
 
+def _check(name: str, max_length: int, kind: str) -> None:
+    """Raise L{NicknameRejected} (C{err-KIND-...}) if C{name} breaks a rule."""
+    if not name:
+        raise NicknameRejected(f"err-{kind}-empty")
+    if len(name) > max_length:
+        raise NicknameRejected(f"err-{kind}-long", {"max": max_length})
+    if not all(_allowed(char, i == 0) for i, char in enumerate(name)):
+        raise NicknameRejected(f"err-{kind}-chars")
+
+
 def validate(raw: str) -> str:
     """Return the display form of C{raw}, or raise L{NicknameRejected} saying why."""
     nick = normalise(raw)
-    if not nick:
-        raise NicknameRejected("err-nick-empty")
-    if len(nick) > MAX_LENGTH:
-        raise NicknameRejected("err-nick-long", {"max": MAX_LENGTH})
-    if not all(_allowed(char, i == 0) for i, char in enumerate(nick)):
-        raise NicknameRejected("err-nick-chars")
+    _check(nick, MAX_LENGTH, "nick")
     return nick
+
+
+ROOM_MAX_LENGTH = 32
+ROOM_PREFIX = "#"
+
+
+def validate_room(raw: str) -> str:
+    """Return the display form of room name C{raw} (C{#} and 1 to 32 of the nickname's
+    characters), or raise L{NicknameRejected} saying why.  Rooms are unique by L{fold}."""
+    name = normalise(raw)
+    if not name.startswith(ROOM_PREFIX):
+        raise NicknameRejected("err-room-hash")
+    _check(name[len(ROOM_PREFIX) :], ROOM_MAX_LENGTH, "room")
+    return name

@@ -16,9 +16,9 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.protocols.basic import LineOnlyReceiver
 
 from littlecats.core import ChatService
+from littlecats.doors.telnet.protocol import ChatProtocol, TelnetFactory
 from littlecats.limits import ConnectionLimiter, Limits
 from littlecats.messages import Catalog
-from littlecats.telnet import ChatProtocol, TelnetFactory
 
 _ports = itertools.count(40000)
 TIMEOUT = 10
@@ -95,6 +95,11 @@ class FakeClient:
             self.protocol.connectionLost(None)
 
     @property
+    def session(self):
+        """The server's session for this connection."""
+        return self.protocol.session
+
+    @property
     def closed(self) -> bool:
         return self.transport.disconnecting
 
@@ -106,7 +111,9 @@ class Harness:
     as fast, and connect as often from one address, as they like.
     """
 
-    def __init__(self, lang: str = "pt", **limits: float) -> None:
+    def __init__(
+        self, lang: str = "pt", lobby: str = "#lobby", quiet_above: int = 0, **limits: float
+    ) -> None:
         self.clock = MemoryReactorClock()
         self.catalog = Catalog(lang)
         self.limits = Limits(**{"flood_rate": 0, "connect_rate": 0, "max_per_ip": 0, **limits})
@@ -116,15 +123,23 @@ class Harness:
             max_per_ip=self.limits.max_per_ip,
             connect_rate=self.limits.connect_rate,
         )
-        self.service = ChatService(self.catalog, limiter)
+        self.service = ChatService(self.catalog, limiter, quiet_above=quiet_above, lobby=lobby)
         self.factory = TelnetFactory(self.service, self.catalog, self.clock, self.limits)
+        self.clients: list[FakeClient] = []
 
     def connect(self, host: str = "127.0.0.1") -> FakeClient:
-        return FakeClient(self.factory, host)
+        client = FakeClient(self.factory, host)
+        self.clients.append(client)
+        return client
 
-    def join(self, nick: str) -> FakeClient:
+    def clear(self) -> None:
+        """Discard what every client has received so far."""
+        for client in self.clients:
+            client.raw()
+
+    def join(self, nick: str, host: str = "127.0.0.1") -> FakeClient:
         """A client that has connected and chosen C{nick}; its output so far is discarded."""
-        client = self.connect()
+        client = self.connect(host)
         client.line(nick)
         client.raw()
         return client

@@ -129,11 +129,34 @@ def test_tab_completes_and_cycles_nicknames():
     assert mid.text == "hi ana "
 
 
+def test_tab_completes_room_names_after_a_hash():
+    """Tab completes '#ga' to a room ignoring case, and cycles through the rooms that match."""
+    names, rooms = ["gabi"], ["#gatos", "#Galos", "#lobby"]
+    editor = typed("/join #ga")
+    editor.key(Key.TAB, names, rooms)
+    assert editor.text == "/join #Galos "
+    editor.key(Key.TAB, names, rooms)
+    assert editor.text == "/join #gatos "
+    plain = typed("ga")
+    plain.key(Key.TAB, names, rooms)
+    assert plain.text == "gabi: "
+
+
+def test_room_at_the_start_of_a_line_is_not_addressed_like_a_nickname():
+    """A room completed at the start of a line is followed by a space, not by ': '."""
+    editor = typed("#lo")
+    editor.key(Key.TAB, ["lola"], ["#lobby"])
+    assert editor.text == "#lobby "
+
+
 def test_tab_completes_commands():
     """Tab after a leading slash completes a command name."""
     editor = typed("/ni")
     editor.key(Key.TAB)
     assert editor.text == "/nick "
+    rooms = typed("/jo")
+    rooms.key(Key.TAB)
+    assert rooms.text == "/join "
 
 
 def test_view_keeps_the_cursor_visible_on_a_long_line():

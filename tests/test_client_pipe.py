@@ -14,7 +14,7 @@ import pytest_twisted
 from twisted.internet import defer, endpoints, protocol, reactor
 from twisted.internet.error import ProcessDone
 
-from littlecats.service import Options, makeService
+from littlecats.tap import Options, makeService
 from tests.test_client_pty import _peer
 
 TIMEOUT = 10

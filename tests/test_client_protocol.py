@@ -35,6 +35,27 @@ PT_LINES = [
     ("*** Usuários conectados (2): ana, bob", Kind.USERS, {"count": "2", "nicks": "ana, bob"}),
     ("*** Nenhum outro usuário está conectado.", Kind.ALONE, {}),
     ("*** Até logo, bob!", Kind.GOODBYE, {"nick": "bob"}),
+    ("*** bob entrou na sala #gatos.", Kind.ROOM_JOINED, {"nick": "bob", "room": "#gatos"}),
+    ("*** bob saiu da sala #Café.", Kind.ROOM_LEFT, {"nick": "bob", "room": "#Café"}),
+    ("*** Tópico de #gatos: miau, miau!", Kind.TOPIC, {"room": "#gatos", "topic": "miau, miau!"}),
+    ("*** A sala #gatos não tem tópico.", Kind.TOPIC_NONE, {"room": "#gatos"}),
+    (
+        "*** bob mudou o tópico de #gatos para: só gatos",
+        Kind.TOPIC_SET,
+        {"nick": "bob", "room": "#gatos", "topic": "só gatos"},
+    ),
+    (
+        "*** Na sala #gatos (2): ana, bob",
+        Kind.NAMES,
+        {"room": "#gatos", "count": "2", "nicks": "ana, bob"},
+    ),
+    ("*** Salas (2):", Kind.ROOMS, {"count": "2"}),
+    ("***   #saguão (3)", Kind.ROOMS_ENTRY, {"room": "#saguão", "count": "3"}),
+    (
+        "***   #gatos (2): miau (e mais)",
+        Kind.ROOMS_ENTRY,
+        {"room": "#gatos", "count": "2", "topic": "miau (e mais)"},
+    ),
     ("Escolha seu apelido:", Kind.PROMPT, {}),
     ("*** Bem-vindo ao chat dos Little Cats!", Kind.NOTICE, {}),
     ("!!! O apelido bob já está em uso.", Kind.ERROR, {}),
@@ -51,6 +72,20 @@ EN_LINES = [
     ("*** Connected users (2): ana, bob", Kind.USERS, {"count": "2", "nicks": "ana, bob"}),
     ("Choose your nickname:", Kind.PROMPT, {}),
     ("!!! Unknown command: /x. Type /help to see the commands.", Kind.ERROR, {}),
+    ("*** bob joined #cats.", Kind.ROOM_JOINED, {"nick": "bob", "room": "#cats"}),
+    ("*** bob joined #a.b..", Kind.ROOM_JOINED, {"nick": "bob", "room": "#a.b."}),
+    ("*** bob left #cats.", Kind.ROOM_LEFT, {"nick": "bob", "room": "#cats"}),
+    ("*** Topic of #cats: meow: purr", Kind.TOPIC, {"room": "#cats", "topic": "meow: purr"}),
+    ("*** #cats has no topic.", Kind.TOPIC_NONE, {"room": "#cats"}),
+    (
+        "*** bob set the topic of #cats to: naps",
+        Kind.TOPIC_SET,
+        {"nick": "bob", "room": "#cats", "topic": "naps"},
+    ),
+    ("*** In #cats (1): bob", Kind.NAMES, {"room": "#cats", "count": "1", "nicks": "bob"}),
+    ("*** Rooms (1):", Kind.ROOMS, {"count": "1"}),
+    ("***   #cats (1)", Kind.ROOMS_ENTRY, {"room": "#cats", "count": "1"}),
+    ("***   #cats (1): naps", Kind.ROOMS_ENTRY, {"room": "#cats", "topic": "naps"}),
 ]
 
 
@@ -70,6 +105,23 @@ def test_nickname_spans_point_at_the_nicknames():
     assert [line.text[start:end] for _field, start, end in line.spans] == ["a.b", "c-d"]
 
 
+def test_room_and_nickname_spans_point_at_them():
+    """The classifier says where rooms and nicknames sit in a room line, for colouring them."""
+    line = Classifier().classify("*** bob mudou o tópico de #gatos para: #cães e bia")
+    assert [(field, line.text[start:end]) for field, start, end in line.spans] == [
+        ("nick", "bob"),
+        ("room", "#gatos"),
+    ]
+
+
+def test_joining_the_chat_is_not_joining_a_room():
+    """Joining the chat and joining a room are told apart: the chat line names no room."""
+    classifier = Classifier()
+    assert classifier.classify("*** bob joined the Little Cats chat.").kind is Kind.JOINED
+    assert classifier.classify("*** bob left the Little Cats chat.").kind is Kind.LEFT
+    assert classifier.classify("*** bob joined lobby.").kind is Kind.NOTICE
+
+
 def test_public_text_that_looks_like_a_notice_stays_public():
     """A user cannot make their message pass for a server notice: it stays a public line."""
     line = Classifier().classify("<eve> *** O cliente bob entrou no chat dos Little Cats.")
@@ -85,6 +137,17 @@ def test_user_list_continuation_only_after_a_user_list():
     more = classifier.classify("*** cy, dan")
     assert more.kind is Kind.USERS_MORE
     assert more.nicks() == ["cy", "dan"]
+
+
+def test_names_continuation_belongs_to_the_names_list():
+    """The tail of a room's names list is told apart from the tail of the list of everyone."""
+    classifier = Classifier()
+    classifier.classify("*** Na sala #gatos (4): ana, bob")
+    assert classifier.classify("*** cy").kind is Kind.NAMES_MORE
+    assert classifier.classify("*** dan").kind is Kind.NAMES_MORE
+    assert classifier.classify("*** Salas (1):").kind is Kind.ROOMS
+    assert classifier.classify("***   #gatos (4)").kind is Kind.ROOMS_ENTRY
+    assert classifier.classify("*** eva").kind is Kind.NOTICE
 
 
 @implementer(IChatView)
@@ -220,12 +283,92 @@ def test_users_are_tracked_from_joins_leaves_renames_and_lists():
 
 
 def test_ask_users_after_joining():
-    """The interactive client asks for the user list as soon as it has joined."""
+    """The interactive client asks for the user list and its room's names as soon as it joins."""
     conn = Connection(ask_users=True)
     conn.receive(GREETING)
     conn.sent()
     conn.receive(b"*** O cliente ana entrou no chat dos Little Cats.\r\n")
-    assert conn.sent() == b"/users\r\n"
+    assert conn.sent() == b"/users\r\n/names\r\n"
+
+
+def test_room_is_learnt_from_the_names_of_our_room_after_joining():
+    """The room the server put us in (whatever it is called) is known once its names arrive."""
+    conn = Connection(ask_users=True)
+    conn.receive(GREETING)
+    conn.receive(b"*** O cliente ana entrou no chat dos Little Cats.\r\n")
+    assert conn.session.room is None
+    conn.receive("*** Tópico de #praça: bem-vindos\r\n".encode())
+    conn.receive("*** Usuários conectados (3): ana, bob, cy\r\n".encode())
+    conn.receive("*** Na sala #praça (2): ana, bob\r\n".encode())
+    assert conn.session.room == "#praça"
+    assert sorted(conn.session.users.values()) == ["ana", "bob", "cy"]
+
+
+def test_room_follows_our_own_moves_only():
+    """Our room changes when we join another (or go back to the lobby), not when others move."""
+    conn = Connection(ask_users=True)
+    joined(conn)
+    conn.receive(b"*** In #lobby (1): ana\r\n")
+    conn.receive(b"*** ANA joined #Cats.\r\n*** #Cats has no topic.\r\n")
+    conn.receive(b"*** In #Cats (2): ana, bob\r\n")
+    assert conn.session.room == "#Cats"
+    conn.receive(b"*** bob joined #dogs.\r\n*** cy left #Cats.\r\n")
+    assert conn.session.room == "#Cats"
+    conn.receive(b"*** ana joined #lobby.\r\n")
+    assert conn.session.room == "#lobby"
+
+
+def test_names_of_another_room_asked_by_the_user_do_not_move_us():
+    """Asking who is in another room shows the answer but leaves our room as it was."""
+    conn = Connection(ask_users=True)
+    joined(conn)
+    conn.receive(b"*** In #lobby (1): ana\r\n")
+    conn.session.submit("/names #cats")
+    conn.receive(b"*** In #cats (1): bob\r\n")
+    assert conn.session.room == "#lobby"
+    assert conn.view.texts()[-1] == "*** In #cats (1): bob"
+
+
+@pytest.mark.parametrize(
+    "ours",
+    [
+        "!!! Unknown command: /names. Type /help to see the commands.",
+        "!!! Comando desconhecido: /names. Digite /help para ver os comandos.",
+    ],
+)
+def test_a_server_without_rooms_shows_no_error_for_the_names_we_asked(ours):
+    """Against a server without rooms, the client's own /names leaves no error on screen."""
+    conn = Connection(ask_users=True)
+    joined(conn)
+    conn.receive(f"{ours}\r\n{ours}\r\n".encode())
+    assert conn.session.room is None
+    assert conn.view.texts().count(ours) == 1  # only the answer to the client itself is hidden
+
+
+def test_rooms_are_gathered_for_completion():
+    """Rooms seen in the room list, names, topics and moves are remembered, ignoring case."""
+    conn = Connection(ask_users=True)
+    joined(conn)
+    conn.receive(b"*** In #lobby (1): ana\r\n")
+    conn.receive(b"*** Rooms (3):\r\n***   #lobby (1)\r\n***   #cats (2): naps\r\n")
+    conn.receive(b"***   #dogs (1)\r\n*** bob joined #Birds.\r\n*** Topic of #CATS: naps\r\n")
+    assert sorted(conn.session.rooms.values()) == ["#Birds", "#CATS", "#dogs", "#lobby"]
+    conn.receive(b"*** Rooms (2):\r\n***   #lobby (1)\r\n***   #cats (2)\r\n")
+    assert sorted(conn.session.rooms.values()) == ["#cats", "#lobby"]
+
+
+def test_room_is_forgotten_when_the_connection_drops():
+    """After a drop the room is unknown until the server names it again."""
+    conn = Connection(ask_users=True, reconnect=True)
+    joined(conn)
+    conn.receive(b"*** In #lobby (1): ana\r\n")
+    conn.drop()
+    assert conn.session.room is None
+    assert conn.session.rooms == {}
+    conn.connect()
+    joined(conn)
+    conn.receive(b"*** In #hall (1): ana\r\n")
+    assert conn.session.room == "#hall"
 
 
 def test_typed_lines_go_out_as_utf8_lines():

@@ -20,7 +20,7 @@ from twisted.internet import defer, endpoints, reactor, threads
 from twisted.internet.threads import blockingCallFromThread
 from twisted.protocols.policies import WrappingFactory
 
-from littlecats.service import Options, makeService
+from littlecats.tap import Options, makeService
 from tests.helpers import LineClient
 from tests.test_client_tui import Screen
 

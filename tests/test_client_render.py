@@ -31,6 +31,14 @@ SAMPLES = {
     Kind.USERS: "*** Connected users (2): ana, bob",
     Kind.ALONE: "*** No other users are connected.",
     Kind.GOODBYE: "*** Goodbye, bob!",
+    Kind.ROOM_JOINED: "*** bob joined #cats.",
+    Kind.ROOM_LEFT: "*** bob left #cats.",
+    Kind.TOPIC: "*** Topic of #cats: naps",
+    Kind.TOPIC_NONE: "*** #cats has no topic.",
+    Kind.TOPIC_SET: "*** bob set the topic of #cats to: naps",
+    Kind.NAMES: "*** In #cats (2): ana, bob",
+    Kind.ROOMS: "*** Rooms (1):",
+    Kind.ROOMS_ENTRY: "***   #cats (2): naps",
     Kind.PROMPT: "Choose your nickname:",
     Kind.TEXT: "plain words",
     Kind.NOTICE: "*** Welcome",
@@ -61,6 +69,17 @@ def test_nickname_is_coloured_inside_the_line():
     segments = styled(Classifier().classify("<bob> hi"), Palette())
     assert Segment("bob", Palette().nick("bob")) in segments
     assert segments[-1] == Segment("> hi", "")
+
+
+def test_rooms_have_their_own_stable_colour_inside_the_line():
+    """A room is coloured apart from the nickname beside it, the same whatever its case."""
+    palette = Palette()
+    assert palette.room("#Cats") == palette.room("#cats") != palette.nick("#cats")
+    segments = styled(Classifier().classify("*** bob joined #cats."), palette)
+    base = KIND_STYLES[Kind.ROOM_JOINED]
+    assert Segment("bob", f"{base};{palette.nick('bob')}") in segments
+    assert Segment("#cats", f"{base};{palette.room('#cats')}") in segments
+    assert Palette(colour=False).room("#cats") == ""
 
 
 def test_no_colour_palette_emits_no_escapes():

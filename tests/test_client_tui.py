@@ -180,6 +180,33 @@ def test_status_line_shows_server_nick_users_and_state():
     assert "online" in status
 
 
+def test_status_line_shows_the_room_we_are_in():
+    """The status line names our room once the server does, and follows us to another and back."""
+    term = Terminal(columns=80)
+    term.session.ask_users = True
+    term.join()
+    assert "#" not in term.screen.line(-2)
+    term.receive("*** Connected users (2): ana, bob", "*** In #hall (2): ana, bob")
+    assert term.screen.line(-2).startswith(" ana │ #hall │ users: 2 │ online")
+    term.type("/join #cats\r")
+    term.receive("*** ana joined #cats.", "*** #cats has no topic.", "*** In #cats (1): ana")
+    assert " ana │ #cats │ " in term.screen.line(-2)
+    term.type("/part\r")
+    term.receive("*** ana joined #hall.", "*** In #hall (2): ana, bob")
+    assert " ana │ #hall │ " in term.screen.line(-2)
+    assert term.sent() == ["/join #cats", "/part"]
+
+
+def test_status_line_forgets_the_room_when_offline():
+    """While offline the status line shows no room, since the server may put us elsewhere."""
+    term = Terminal(columns=80)
+    term.join()
+    term.receive("*** ana joined #cats.")
+    assert "#cats" in term.screen.line(-2)
+    term.protocol.connectionLost(None)
+    assert "#cats" not in term.screen.line(-2)
+
+
 def test_unicode_is_typed_edited_and_sent_whole():
     """Accents, CJK and emoji can be typed and edited by whole characters, and arrive intact."""
     term = Terminal()
@@ -297,6 +324,22 @@ def test_tab_completes_nicknames_of_connected_users():
     term.receive("*** Connected users (3): ana, Bob, bianca")
     term.type("bo\t")
     assert term.screen.line(-1) == "[ana] Bob:"
+
+
+def test_tab_completes_room_names():
+    """Tab completes a word starting with # to a room the client has seen, not to a nickname."""
+    term = Terminal()
+    term.join()
+    term.receive("*** Rooms (2):", "***   #gatos (2): miau", "***   #lobby (1)")
+    term.receive("*** Connected users (2): ana, gabi")
+    term.type("/join #ga\t")
+    assert term.screen.line(-1) == "[ana] /join #gatos"
+    term.type("\r")
+    assert term.sent() == ["/join #gatos "]
+    term.type("#l\t")
+    assert term.screen.line(-1) == "[ana] #lobby"
+    term.type("\x15ga\t")
+    assert term.screen.line(-1) == "[ana] gabi:"
 
 
 def test_connection_drop_is_announced_and_status_says_offline():

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs
 
+from littlecats.session import CLOSE_GRACE_SECONDS, Session
 from tests.helpers import Harness
 
 FLOOD = "!!! Mensagens demais em pouco tempo (flood); a conexão será encerrada."
@@ -20,7 +22,7 @@ class TestSendQueue:
         chat = Harness(max_sendq=10_000)
         ana, slow = chat.join("ana"), chat.join("lento")
         ana.raw()
-        slow.protocol.pauseProducing()  # the transport says: my buffer is full
+        slow.session.pauseProducing()  # the transport says: my buffer is full
         for i in range(200):
             ana.line(f"mensagem {i:04d} " + "x" * 40)
             chat.clock.advance(0)
@@ -35,19 +37,19 @@ class TestSendQueue:
         """A client that pauses but resumes under the bound receives everything, in order."""
         chat = Harness(max_sendq=1_000_000)
         ana, paused = chat.join("ana"), chat.join("pausa")
-        paused.protocol.pauseProducing()
+        paused.session.pauseProducing()
         for i in range(100):
             ana.line(f"m{i}")
         chat.clock.advance(0)
         assert paused.raw() == b""
-        paused.protocol.resumeProducing()
+        paused.session.resumeProducing()
         assert paused.lines() == [f"<ana> m{i}" for i in range(100)]
 
     def test_quit_while_paused_still_flushes_goodbye(self):
         """Held output and the goodbye are handed to the transport when a paused client quits."""
         chat = Harness()
         ana, bia = chat.join("ana"), chat.join("bia")
-        bia.protocol.pauseProducing()
+        bia.session.pauseProducing()
         ana.line("oi")
         chat.clock.advance(0)
         bia.line("/quit")
@@ -59,7 +61,7 @@ class TestFlood:
         """Ten lines (the nickname included) go through at once; the rest are delayed to 5 a
         second, none dropped, none reordered."""
         chat = Harness(flood_rate=5, flood_burst=10)
-        ana, bia = chat.join("ana"), chat.join("bia")
+        ana, bia = chat.join("ana", "10.0.0.1"), chat.join("bia", "10.0.0.2")
         ana.raw()
         bia.send(b"".join(b"l%d\r\n" % i for i in range(15)))
         assert ana.lines() == [f"<bia> l{i}" for i in range(9)]
@@ -72,7 +74,7 @@ class TestFlood:
     def test_flooder_does_not_delay_others(self):
         """While one client's lines are held back, another client's lines go straight through."""
         chat = Harness(flood_rate=5, flood_burst=10)
-        ana, bia = chat.join("ana"), chat.join("bia")
+        ana, bia = chat.join("ana", "10.0.0.1"), chat.join("bia", "10.0.0.2")
         bia.send(b"".join(b"f%d\r\n" % i for i in range(40)))
         ana.raw()
         ana.line("ainda falo")
@@ -82,7 +84,7 @@ class TestFlood:
         """Past the receive-queue bound the flooder is told why and disconnected; the others
         see a normal leave."""
         chat = Harness(flood_rate=5, flood_burst=10, max_recvq=1000)
-        ana, bia = chat.join("ana"), chat.join("bia")
+        ana, bia = chat.join("ana", "10.0.0.1"), chat.join("bia", "10.0.0.2")
         ana.raw()
         bia.raw()
         bia.send(b"".join(b"flood %03d\r\n" % i for i in range(200)))
@@ -99,7 +101,7 @@ class TestFlood:
         bia = chat.join("bia")
         bia.send(b"\n" * 100_000)
         assert bia.lines()[-1] == FLOOD
-        assert not bia.protocol.inbox
+        assert not bia.session.inbox
 
     def test_reconnecting_does_not_refill_the_burst(self):
         """A flooder that reconnects gets back the bucket it left with, not a fresh burst."""
@@ -119,6 +121,20 @@ class TestFlood:
         third = chat.connect("10.9.9.9")
         third.line("cid")
         assert third.lines()[-1] == "*** O cliente cid entrou no chat dos Little Cats."
+
+    def test_parallel_connections_share_one_burst(self):
+        """Several connections from one address share one flood allowance: opening more
+        connections buys no extra burst."""
+        chat = Harness(flood_rate=5, flood_burst=10)
+        watcher = chat.join("eva", "10.1.1.1")
+        one, two = chat.join("um", "10.0.0.7"), chat.join("dois", "10.0.0.7")  # 2 tokens
+        chat.clear()
+        one.send(b"".join(b"um %d\r\n" % i for i in range(6)))
+        two.send(b"".join(b"dois %d\r\n" % i for i in range(6)))
+        heard = watcher.lines()
+        assert heard == [f"<um> um {i}" for i in range(6)] + ["<dois> dois 0", "<dois> dois 1"]
+        chat.clock.advance(1.0)
+        assert watcher.lines() == [f"<dois> dois {i}" for i in range(2, 6)]
 
     def test_flood_limits_apply_before_nickname(self):
         """A connection flooding before choosing a nickname is dropped too."""
@@ -231,3 +247,81 @@ class TestShutdown:
         chat.clock.advance(3)
         assert ana.transport.disconnected
         assert done.called
+
+
+class TestClosingDeadline:
+    """A closing connection whose peer does not read is aborted after a grace period, so it
+    cannot keep its slot, its per-IP count and its held output forever."""
+
+    def _stalled(self, chat: Harness, host: str = "10.0.0.9"):
+        client = chat.join("lento", host)
+        client.session.pauseProducing()  # the peer stopped reading
+        return client
+
+    def _assert_aborted_after_grace(self, chat: Harness, client) -> None:
+        assert client.transport.disconnecting
+        chat.clock.advance(CLOSE_GRACE_SECONDS - 1)
+        assert not client.transport.disconnected
+        chat.clock.advance(1)
+        assert client.transport.disconnected  # aborted
+        client.drop()  # the kernel reports the aborted connection
+        assert chat.service.limiter.per_ip == {}
+        assert chat.service.limiter.total == 0
+        assert chat.clock.getDelayedCalls() == []
+
+    def test_quit_while_not_reading(self):
+        """/quit from a peer that stopped reading: closed after the grace period."""
+        chat = Harness()
+        client = self._stalled(chat)
+        client.line("/quit")
+        self._assert_aborted_after_grace(chat, client)
+
+    def test_flood_kick_while_not_reading(self):
+        """An excess-flood kick of a peer that does not read: closed after the grace period."""
+        chat = Harness(flood_rate=5, flood_burst=10, max_recvq=1000)
+        client = self._stalled(chat)
+        client.send(b"".join(b"flood %03d\r\n" % i for i in range(200)))
+        self._assert_aborted_after_grace(chat, client)
+
+    def test_nick_timeout_while_not_reading(self):
+        """A connection that never picks a nickname nor reads: closed after the grace period."""
+        chat = Harness(nick_timeout=60)
+        client = chat.connect("10.0.0.9")
+        client.session.pauseProducing()
+        chat.clock.advance(60)
+        self._assert_aborted_after_grace(chat, client)
+
+    def test_a_peer_that_reads_is_not_aborted(self):
+        """A connection that closes normally within the grace period is never aborted."""
+        chat = Harness()
+        client = chat.join("ana")
+        client.line("/quit")
+        client.close_if_asked()  # the peer read everything; the kernel closed
+        chat.clock.advance(CLOSE_GRACE_SECONDS + 1)
+        assert not client.transport.disconnected  # closed, never aborted
+
+
+class TestShutdownLogs:
+    def test_aborted_stragglers_leave_no_failed_deferreds(self, monkeypatch):
+        """Aborting connections that did not close in time at shutdown leaves no failure behind
+        (each would be logged as "Unhandled error in Deferred")."""
+        waiting = []
+        close_with = Session.close_with
+
+        def recording(session, payload):
+            closed = close_with(session, payload)
+            closed.addBoth(waiting.append)
+            return closed
+
+        monkeypatch.setattr(Session, "close_with", recording)
+        chat = Harness()
+        clients = [chat.join("ana"), chat.join("bia")]
+        with capturedLogs() as events:
+            done = chat.service.stopService()
+            chat.clock.advance(3)
+            assert done.called
+            for client in clients:
+                assert client.transport.disconnected  # aborted
+                client.drop()  # the kernel reports it
+        assert waiting == [None, None]
+        assert [event for event in events if "log_failure" in event] == []

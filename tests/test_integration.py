@@ -9,7 +9,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, endpoints, protocol, reactor
 
-from littlecats.service import Options, makeService
+from littlecats.tap import Options, makeService
 from tests.helpers import TIMEOUT, LineClient
 
 
@@ -120,7 +120,7 @@ async def test_raw_bytes_are_survived(server):
 
 def test_connect_factory_is_quiet():
     """The factory does not log every connection open and close (noisy = False)."""
-    from littlecats.telnet import TelnetFactory
+    from littlecats.doors.telnet.protocol import TelnetFactory
 
     assert TelnetFactory.noisy is False
     assert protocol.Factory.noisy is True
@@ -148,12 +148,12 @@ async def test_connections_use_the_direct_send_path(server):
     bounded kernel send buffer: if a Twisted upgrade changes its transport, this says so."""
     import socket as socketlib
 
-    from littlecats.telnet import KERNEL_SEND_BUFFER
+    from littlecats.session import KERNEL_SEND_BUFFER
 
     await _connect(server, "ana")
-    (connection,) = server.door.connections
-    assert connection.outlet.socket is not None
-    handle = connection.transport.getHandle()
+    (session,) = server.door.sessions.values()
+    assert session.outlet.direct_send
+    handle = session.transport.getHandle()
     assert handle.getsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF) <= 2 * KERNEL_SEND_BUFFER
     assert handle.getsockopt(socketlib.IPPROTO_TCP, socketlib.TCP_NODELAY)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from twisted.internet.testing import MemoryReactorClock
 
-from littlecats.limits import ConnectionLimiter, TokenBucket
+from littlecats.limits import ConnectionLimiter, TokenBucket, address_key
 
 
 def test_bucket_allows_burst_then_rate():
@@ -88,10 +89,160 @@ def test_flood_bucket_survives_reconnect_until_refilled():
     limiter = ConnectionLimiter(clock)
     bucket = limiter.flood_bucket("a", 5, 10)
     assert all(bucket.take(0) for _ in range(10))
-    limiter.keep_flood_bucket("a", bucket)
+    limiter.release_flood_bucket("a", bucket)
     assert limiter.flood_bucket("a", 5, 10) is bucket
-    assert limiter.flood_bucket("b", 5, 10) is not bucket
-    limiter.keep_flood_bucket("a", bucket)
+    other = limiter.flood_bucket("b", 5, 10)
+    assert other is not bucket
+    limiter.release_flood_bucket("b", other)
+    limiter.release_flood_bucket("a", bucket)
     clock.advance(2)
-    limiter.keep_flood_bucket("a", limiter.flood_bucket("a", 5, 10))
-    assert limiter.flood_buckets == {}
+    limiter.release_flood_bucket("a", limiter.flood_bucket("a", 5, 10))
+    assert limiter.flood_buckets == {} and limiter.flood_holders == {}
+
+
+def test_parallel_connections_share_one_flood_burst():
+    """Parallel connections from one address share one flood bucket, so together they get only
+    one burst; the spent bucket outlives them, and a full one comes back once time refills it."""
+    clock = MemoryReactorClock()
+    limiter = ConnectionLimiter(clock)
+    first = limiter.flood_bucket("10.0.0.1", 5, 10)
+    second = limiter.flood_bucket("10.0.0.1", 5, 10)
+    assert first is second
+    taken = sum(bucket.take(0) for _ in range(10) for bucket in (first, second))
+    assert taken == 10
+    limiter.release_flood_bucket("10.0.0.1", first)
+    third = limiter.flood_bucket("10.0.0.1", 5, 10)
+    assert third is second and not third.take(0)
+    limiter.release_flood_bucket("10.0.0.1", second)
+    limiter.release_flood_bucket("10.0.0.1", third)
+    assert limiter.flood_holders == {}
+    again = limiter.flood_bucket("10.0.0.1", 5, 10)
+    assert again is first and not again.take(0)
+    limiter.release_flood_bucket("10.0.0.1", again)
+    clock.advance(2)
+    refilled = limiter.flood_bucket("10.0.0.1", 5, 10)
+    assert all(refilled.take(2) for _ in range(10)) and not refilled.take(2)
+    clock.advance(2)
+    limiter.release_flood_bucket("10.0.0.1", refilled)
+    assert limiter.flood_buckets == {} and limiter.flood_holders == {}
+
+
+def test_changed_flood_limits_give_a_fresh_bucket():
+    """When the flood limits change, new connections get a full bucket at the new limits, and
+    connections still holding the old bucket closing does not disturb the new one."""
+    clock = MemoryReactorClock()
+    limiter = ConnectionLimiter(clock)
+    old = limiter.flood_bucket("a", 5, 10)
+    assert all(old.take(0) for _ in range(10))
+    new = limiter.flood_bucket("a", 1, 3)
+    assert new is not old and (new.rate, new.burst, new.tokens) == (1, 3, 3)
+    limiter.release_flood_bucket("a", old)
+    assert limiter.flood_bucket("a", 1, 3) is new
+    assert limiter.flood_holders == {"a": 2}
+
+
+def test_address_key():
+    """IPv4 addresses and non-addresses count as themselves, IPv6 ones by their /64, and
+    IPv4-mapped IPv6 ones as the IPv4 address."""
+    assert address_key("192.0.2.7") == "192.0.2.7"
+    assert address_key("a") == "a"
+    assert address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert address_key("2001:DB8:1:2::1") == "2001:db8:1:2::/64"
+    assert address_key("::ffff:127.0.0.1") == "127.0.0.1"
+
+
+def test_per_ip_cap_counts_ipv6_per_64():
+    """The per-address cap counts every address of an IPv6 /64 together, and an IPv4-mapped
+    address together with its IPv4 address."""
+    limiter = ConnectionLimiter(MemoryReactorClock(), max_per_ip=2)
+    assert limiter.admit("2001:db8:1:2::1") is None
+    assert limiter.admit("2001:db8:1:2:ffff::9") is None
+    assert limiter.admit("2001:db8:1:2::3") == "err-too-many-from-ip"
+    assert limiter.admit("2001:db8:1:3::1") is None
+    limiter.release("2001:db8:1:2::1")
+    assert limiter.admit("2001:db8:1:2::3") is None
+    assert limiter.admit("127.0.0.1") is None and limiter.admit("::ffff:127.0.0.1") is None
+    assert limiter.admit("127.0.0.1") == "err-too-many-from-ip"
+    limiter.release("::ffff:127.0.0.1")
+    limiter.release("127.0.0.1")
+    assert "127.0.0.1" not in limiter.per_ip
+
+
+def test_connect_rate_counts_ipv6_per_64():
+    """The connect rate counts every address of an IPv6 /64 together, and an IPv4-mapped
+    address together with its IPv4 address."""
+    limiter = ConnectionLimiter(MemoryReactorClock(), connect_rate=2)
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "127.0.0.1", "::ffff:127.0.0.1"):
+        assert limiter.admit(host) is None
+        limiter.release(host)
+    assert limiter.admit("2001:db8:1:2::3") == "err-connect-rate"
+    assert limiter.admit("::ffff:127.0.0.1") == "err-connect-rate"
+    assert limiter.admit("2001:db8:1:3::1") is None
+
+
+def test_flood_bucket_counts_ipv6_per_64():
+    """Connections from one IPv6 /64 share a flood bucket; other /64s get their own."""
+    limiter = ConnectionLimiter(MemoryReactorClock())
+    bucket = limiter.flood_bucket("2001:db8:1:2::1", 5, 10)
+    assert limiter.flood_bucket("2001:db8:1:2::2", 5, 10) is bucket
+    assert limiter.flood_bucket("2001:db8:1:3::1", 5, 10) is not bucket
+    limiter.release_flood_bucket("2001:db8:1:2::2", bucket)
+    limiter.release_flood_bucket("2001:db8:1:2::1", bucket)
+    assert "2001:db8:1:2::/64" not in limiter.flood_holders
+
+
+def _count_inspections(monkeypatch: pytest.MonkeyPatch, limit: int) -> list[int]:
+    """Count calls to TokenBucket.is_full, failing as soon as they pass C{limit} (so quadratic
+    code fails quickly instead of running for minutes)."""
+    calls = [0]
+    is_full = TokenBucket.is_full
+
+    def counting(self: TokenBucket, now: float) -> bool:
+        calls[0] += 1
+        assert calls[0] <= limit, "per-address tables inspected more than linearly"
+        return is_full(self, now)
+
+    monkeypatch.setattr(TokenBucket, "is_full", counting)
+    return calls
+
+
+def test_admission_of_many_busy_addresses_is_linear(monkeypatch):
+    """Admitting many new addresses that all stay busy costs O(1) bucket inspections each,
+    not a scan of the whole table per connection."""
+    n = 5000
+    calls = _count_inspections(monkeypatch, 5 * n)
+    limiter = ConnectionLimiter(MemoryReactorClock(), connect_rate=60)
+    for i in range(n):
+        assert limiter.admit(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}") is None
+    assert len(limiter.buckets) == n and calls[0] < 5 * n
+
+
+def test_kept_flood_buckets_of_many_addresses_are_linear(monkeypatch):
+    """Keeping the spent flood buckets of many addresses costs O(1) bucket inspections per
+    connection, not a scan of the whole table per connection."""
+    n = 5000
+    calls = _count_inspections(monkeypatch, 5 * n)
+    limiter = ConnectionLimiter(MemoryReactorClock())
+    for i in range(n):
+        host = f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
+        bucket = limiter.flood_bucket(host, 5, 10)
+        assert bucket.take(0)
+        limiter.release_flood_bucket(host, bucket)
+    assert len(limiter.flood_buckets) == n and calls[0] < 5 * n
+
+
+def test_flood_table_stays_bounded():
+    """Kept flood buckets that have refilled are forgotten, so the table cannot grow forever."""
+    clock = MemoryReactorClock()
+    limiter = ConnectionLimiter(clock)
+    for i in range(1000):
+        bucket = limiter.flood_bucket(f"10.0.{i // 256}.{i % 256}", 5, 10)
+        assert bucket.take(0)
+        limiter.release_flood_bucket(f"10.0.{i // 256}.{i % 256}", bucket)
+    assert len(limiter.flood_buckets) == 1000
+    clock.advance(2)
+    held = [limiter.flood_bucket(f"10.1.0.{i}", 5, 10) for i in range(30)]
+    assert len(limiter.flood_buckets) <= 30
+    for i, bucket in enumerate(held):
+        limiter.release_flood_bucket(f"10.1.0.{i}", bucket)
+    assert limiter.flood_buckets == {} and limiter.flood_holders == {}

@@ -69,6 +69,6 @@ def test_missing_compiled_catalog_is_explained(monkeypatch, tmp_path):
 
 def test_help_lines_exist():
     """Every line /help shows is in the catalog."""
-    from littlecats.telnet import HELP_LINES
+    from littlecats.commands import HELP_LINES
 
     assert set(HELP_LINES) <= Catalog("en").ids()

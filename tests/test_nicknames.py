@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from littlecats.nicknames import MAX_LENGTH, NicknameRejected, fold, normalise, validate
+from littlecats.nicknames import (
+    MAX_LENGTH,
+    NicknameRejected,
+    fold,
+    normalise,
+    validate,
+    validate_room,
+)
 
 FAST = settings(max_examples=300, derandomize=True, database=None, deadline=None)
 
@@ -249,3 +256,42 @@ def test_fold_ignores_case_and_composition(text):
 def test_upper_case_names_collide_with_lower_case(text):
     """SHOUTING a name never makes a new name (except the Turkish dotless ı, see casefold)."""
     assert fold(text.upper()) == fold(text)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("#gatos", "#gatos"),
+        ("  #Gatos ", "#Gatos"),
+        ("#猫", "#猫"),
+        ("#a" + "b" * 31, "#a" + "b" * 31),
+    ],
+)
+def test_valid_room_names(raw, shown):
+    """A room name is # and 1 to 32 nickname characters, shown trimmed and NFC-normalised."""
+    assert validate_room(raw) == shown
+
+
+@pytest.mark.parametrize(
+    ("raw", "msgid"),
+    [
+        ("gatos", "err-room-hash"),
+        ("", "err-room-hash"),
+        ("#", "err-room-empty"),
+        ("#" + "g" * 33, "err-room-long"),
+        ("#a b", "err-room-chars"),
+        ("##", "err-room-chars"),
+        ("#\u0301a", "err-room-chars"),
+        ("#1\ufe0f\u20e3", "err-room-chars"),
+    ],
+)
+def test_invalid_room_names(raw, msgid):
+    """A bad room name is refused with the message saying which rule it broke."""
+    with pytest.raises(NicknameRejected) as info:
+        validate_room(raw)
+    assert info.value.msgid == msgid
+
+
+def test_room_names_fold_like_nicknames():
+    """#Gatos, #GATOS and #gatos are one room."""
+    assert len({fold(validate_room(name)) for name in ("#Gatos", "#GATOS", "#gatos")}) == 1

@@ -1,4 +1,4 @@
-"""Tests for littlecats.nvt: telnet bytes in, chat lines and negotiation refusals out."""
+"""Tests for the NVT decoder: telnet bytes in, chat lines and negotiation refusals out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from littlecats.nvt import (
+from littlecats.doors.telnet.nvt import (
     DO,
     DONT,
     EC,

@@ -5,9 +5,10 @@ Two kinds of property.  Abuse: arbitrary byte streams (telnet commands, every li
 UTF-8, NULs, escape sequences, bidi controls, over-long lines), split anywhere and interleaved
 between several clients with time passing, never raise, never break the registry's invariants,
 and never put anything but clean, complete, bounded UTF-8 lines on anyone's terminal.  Model:
-a state machine drives simulated users through joins, renames, messages, quits and drops, and
-checks every client against a small model written from docs/PROTOCOL.md alone (it imports
-nothing of the server's, and spells every line out in Portuguese), line for line, in order.
+a state machine drives simulated users through joins, renames, messages, rooms, topics, quits
+and drops, and checks every client against a small model written from docs/PROTOCOL.md and the
+pt catalog alone (it computes nothing with the server's code, and spells every line out in
+Portuguese), line for line, in order.
 
 Everything is derandomized and has no example database, so a run is repeatable and fast.
 """
@@ -22,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -30,6 +32,7 @@ from hypothesis.stateful import (
 from twisted.logger import capturedLogs
 
 from littlecats import nicknames
+from littlecats.session import State as SessionState
 from tests.helpers import FakeClient, Harness
 
 SETTINGS = {
@@ -57,6 +60,18 @@ ALONE = "*** Nenhum outro usuário está conectado."
 NICK_TIMEOUT = "!!! Tempo esgotado: escolha um apelido em até 60 segundos. Até logo!"
 FLOOD = "!!! Mensagens demais em pouco tempo (flood); a conexão será encerrada."
 NICK_TIMEOUT_SECONDS = 60  # the Harness keeps the default --nick-timeout
+USAGE_JOIN = "!!! Uso: /join #sala"
+ROOM_HASH = "!!! O nome de uma sala começa com #, como #gatos."
+ROOM_EMPTY = "!!! Falta o nome da sala depois do #."
+ROOM_LONG = "!!! O nome de uma sala pode ter no máximo 32 caracteres depois do #."
+ROOM_CHARS = (
+    "!!! O nome de uma sala só pode ter letras, dígitos e _ - . depois do # "
+    "(sem espaços ou símbolos)."
+)
+TOPIC_LONG = "!!! O tópico pode ter no máximo 300 caracteres."
+LOBBY = "#lobby"  # the Harness keeps the default lobby
+MAX_ROOM = 32  # characters after the #
+MAX_TOPIC = 300
 
 
 def joined(nick: str) -> str:
@@ -94,6 +109,54 @@ def unknown_command(command: str) -> str:
 
 def users(nicks: list[str]) -> str:
     return f"*** Usuários conectados ({len(nicks)}): {', '.join(nicks)}"
+
+
+def room_joined(nick: str, room: str) -> str:
+    return f"*** {nick} entrou na sala {room}."
+
+
+def room_left(nick: str, room: str) -> str:
+    return f"*** {nick} saiu da sala {room}."
+
+
+def topic(room: str, text: str) -> str:
+    return f"*** Tópico de {room}: {text}"
+
+
+def no_topic(room: str) -> str:
+    return f"*** A sala {room} não tem tópico."
+
+
+def topic_set(nick: str, room: str, text: str) -> str:
+    return f"*** {nick} mudou o tópico de {room} para: {text}"
+
+
+def names(room: str, nicks: list[str]) -> str:
+    return f"*** Na sala {room} ({len(nicks)}): {', '.join(nicks)}"
+
+
+def rooms_title(count: int) -> str:
+    return f"*** Salas ({count}):"
+
+
+def rooms_entry(room: str, count: int, text: str) -> str:
+    return f"***   {room} ({count}): {text}" if text else f"***   {room} ({count})"
+
+
+def already_in(room: str) -> str:
+    return f"!!! Você já está na sala {room}."
+
+
+def not_in(room: str) -> str:
+    return f"!!! Você não está na sala {room}."
+
+
+def in_the_lobby(room: str) -> str:
+    return f"!!! Você está no saguão, {room}: não há sala para sair."
+
+
+def no_such_room(room: str) -> str:
+    return f"!!! A sala {room} não existe (uma sala existe enquanto tem alguém nela)."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,32 +430,43 @@ def collect(chat: Harness, watched: list[Watched]) -> None:
 
 
 def check_registry(chat: Harness, watched: list[Watched]) -> None:
-    """The registry, the door and the connection limiter all agree on who is connected."""
+    """The registry, the rooms, the door's subscriptions and the connection limiter all agree
+    on who is connected and where."""
     service, door = chat.service, chat.factory.door
-    alive = {one.client.protocol for one in watched if not one.lost}
-    assert door.connections == alive
+    alive = {one.client.session for one in watched if not one.lost}
+    assert set(door.sessions.values()) == alive
+    assert set(service.sessions.values()) == alive
     assert service.limiter.total == len(alive)
     folded = set()
     for key, member in service.members.items():
         assert key == member.key == nicknames.fold(member.nick)
         assert nicknames.validate(member.nick) == member.nick
         folded.add(nicknames.fold(member.nick))
-        connection = member.connection
-        assert connection in alive
-        assert connection.member is member
-        assert connection.state == "chat"
-        assert not connection.transport.disconnecting
-        assert connection.outlet.in_audience
-    assert len(folded) == len(service.members)
-    assert len(door.fanout) == len(service.members)
-    for protocol in alive:
-        assert protocol.state in ("nickname", "chat")
-        assert (protocol.member is not None) == (protocol.state == "chat")
-        assert protocol.outlet.in_audience == (protocol.member is not None)
+        session = service.sessions[member.session]
+        assert session in alive
+        assert session.member is member
+        assert service.by_session[member.session] is member
+        assert session.state is SessionState.CHAT
+        assert not session.transport.disconnecting
+        # A telnet member is in exactly one room, and hears it and the server.
+        (room,) = member.rooms.values()
+        assert service.rooms[room.key] is room
+        assert room.members[member.session] is member
+        assert {channel.key for channel in session.outlet.channels} == {None, room.key}
+    assert len(folded) == len(service.members) == len(service.by_session)
+    assert door.fanout.subscribers(None) == len(service.members)
+    assert sum(len(room.members) for room in service.rooms.values()) == len(service.members)
+    for room in service.rooms.values():
+        assert room.members, "a room exists while it has members"
+        assert door.fanout.subscribers(room.key) == len(room.members)
+    for session in alive:
+        assert session.state in (SessionState.NICKNAME, SessionState.CHAT)
+        assert (session.member is not None) == (session.state is SessionState.CHAT)
+        assert bool(session.outlet.channels) == (session.member is not None)
     for one in watched:
-        if one.lost:
-            assert one.client.protocol.member is None
-            assert one.client.protocol not in {m.connection for m in service.members.values()}
+        if one.lost and one.client.session is not None:
+            assert one.client.session.member is None
+            assert one.client.session.id not in service.by_session
 
 
 def play(chat: Harness, session: Session) -> list[Watched]:
@@ -410,14 +484,14 @@ def play(chat: Harness, session: Session) -> list[Watched]:
         elif one.lost:
             pass
         elif kind == "feed":
-            if one.client.protocol.state != "closed":
+            if one.client.session.state is not SessionState.CLOSED:
                 one.owed_replies += one.negotiation.feed(args[1])
             one.client.send(args[1])
         elif kind == "pause":
-            one.client.protocol.pauseProducing()
+            one.client.session.pauseProducing()
             one.paused = True
         elif kind == "resume":
-            one.client.protocol.resumeProducing()
+            one.client.session.resumeProducing()
         elif kind == "drop":
             one.client.drop()
             one.lost = one.dropped = True
@@ -425,7 +499,7 @@ def play(chat: Harness, session: Session) -> list[Watched]:
         check_registry(chat, watched)
     for one in watched:
         if not one.lost:
-            one.client.protocol.resumeProducing()
+            one.client.session.resumeProducing()
     chat.factory.door.fanout.flush()
     collect(chat, watched)
     check_registry(chat, watched)
@@ -519,20 +593,37 @@ def fold(nick: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", nick).casefold())
 
 
+def allowed_chars(name: str) -> bool:
+    """Letters, digits and _ - . only, with combining marks (not emoji selectors) after the
+    first character: what a nickname, and a room name after its #, may hold."""
+    for i, char in enumerate(name):
+        category = unicodedata.category(char)
+        if char in "_-." or category[0] == "L" or category == "Nd":
+            continue
+        if i and category in ("Mn", "Mc") and char not in "\ufe0e\ufe0f":
+            continue
+        return False
+    return True
+
+
 def nick_error(nick: str) -> str | None:
     """Why the protocol document refuses C{nick} (already normalised), if it does."""
     if not nick:
         return NICK_EMPTY
     if len(nick) > MAX_NICK:
         return NICK_LONG
-    for i, char in enumerate(nick):
-        category = unicodedata.category(char)
-        if char in "_-." or category[0] == "L" or category == "Nd":
-            continue
-        if i and category in ("Mn", "Mc") and char not in "\ufe0e\ufe0f":
-            continue
-        return NICK_CHARS
-    return None
+    return None if allowed_chars(nick) else NICK_CHARS
+
+
+def room_error(name: str) -> str | None:
+    """Why the catalog refuses room name C{name} (already normalised), if it does."""
+    if not name.startswith("#"):
+        return ROOM_HASH
+    if len(name) == 1:
+        return ROOM_EMPTY
+    if len(name) - 1 > MAX_ROOM:
+        return ROOM_LONG
+    return None if allowed_chars(name[1:]) else ROOM_CHARS
 
 
 VALID_NICKS = (
@@ -575,6 +666,51 @@ spellings = st.sampled_from((str, str.upper, str.lower, str.title, str.swapcase)
 SAFE_TEXT = "abcxyz ABC 0123 olá ação 猫 !?.,:;()-_'\"{}*<>[]"
 texts = st.text(alphabet=SAFE_TEXT, max_size=20)
 picks = st.integers(min_value=0, max_value=63)
+# Several spellings of a few rooms (the lobby's among them: it can be left empty, then be
+# re-created by a /join with another spelling), and names the catalog refuses.
+VALID_ROOMS = (
+    "#gatos",
+    "#Gatos",
+    "#GATOS",
+    "#café",
+    "#CAFÉ",
+    "#cafe\u0301",
+    "#straße",
+    "#STRASSE",
+    "#lobby",
+    "#Lobby",
+    "#LOBBY",
+    "#猫",
+    "#a.b-c_1",
+    "#" + "x" * MAX_ROOM,
+    "#" + "e\u0301" * MAX_ROOM,
+)
+INVALID_ROOMS = (
+    "",
+    "gatos",
+    "lobby",
+    "＃gatos",
+    "#",
+    "##",
+    "# gatos",
+    "#a b",
+    "#gato!",
+    "#😺",
+    "#\u0301a",
+    "#" + "x" * (MAX_ROOM + 1),
+)
+room_attempts = st.builds(
+    lambda before, name, after: before + name + after,
+    st.sampled_from(("", " ")),
+    st.sampled_from(VALID_ROOMS + INVALID_ROOMS),
+    st.sampled_from(("", " ")),
+)
+maybe_rooms = st.one_of(st.just(""), room_attempts)
+# Short topics, and topics around the length limit.
+topics = st.one_of(
+    texts,
+    st.integers(MAX_TOPIC - 2, MAX_TOPIC + 2).map(lambda n: ("gato " * n)[: n - 1] + "!"),
+)
 
 
 @attrs.define(eq=False)
@@ -585,8 +721,18 @@ class User:
     since: float
     state: str = "nickname"
     nick: str = ""
+    room: str = ""
+    """The folded name of the room it is in, once it has a nickname."""
     lost: bool = False
     owed: list[str] = attrs.field(factory=list)
+
+
+@attrs.define(eq=False)
+class Room:
+    """A room of the model: the spelling it was created with, and its topic."""
+
+    name: str
+    topic: str = ""
 
 
 class ChatModel(RuleBasedStateMachine):
@@ -597,6 +743,7 @@ class ChatModel(RuleBasedStateMachine):
         self.chat = Harness()
         self.users: list[User] = []
         self.members: dict[str, User] = {}
+        self.rooms: dict[str, Room] = {}
 
     # Who is where
 
@@ -616,7 +763,52 @@ class ChatModel(RuleBasedStateMachine):
     def sorted_nicks(self) -> list[str]:
         return sorted((user.nick for user in self.members.values()), key=fold)
 
+    def in_room(self, key: str) -> list[User]:
+        return [user for user in self.members.values() if user.room == key]
+
+    def tell_room(self, key: str, line: str) -> None:
+        for user in self.in_room(key):
+            user.owed.append(line)
+
+    def nicks_in(self, key: str) -> list[str]:
+        return sorted((user.nick for user in self.in_room(key)), key=fold)
+
+    def _enter(self, user: User, name: str) -> Room:
+        """C{user} is now in room C{name}, which is created with that spelling if new."""
+        user.room = fold(name)
+        return self.rooms.setdefault(user.room, Room(name))
+
+    def _exit(self, user: User) -> tuple[str, Room]:
+        """C{user} is in no room now; the room it was in vanishes if that left it empty."""
+        key, user.room = user.room, ""
+        room = self.rooms[key]
+        if not self.in_room(key):
+            del self.rooms[key]
+        return key, room
+
+    def _move(self, user: User, name: str) -> None:
+        """C{user} leaves its room for room C{name}, as /join and /part do."""
+        left_key, left_room = self._exit(user)
+        self.tell_room(left_key, room_left(user.nick, left_room.name))
+        room = self._enter(user, name)
+        self.tell_room(user.room, room_joined(user.nick, room.name))
+        if room.topic:
+            user.owed.append(topic(room.name, room.topic))
+        user.owed.append(names(room.name, self.nicks_in(user.room)))
+
+    def _room_named(self, raw: str) -> tuple[str, str | None]:
+        """The display form of room name C{raw}, and the error line if it is refused."""
+        name = display(raw)
+        return name, room_error(name)
+
     # Rules
+
+    @initialize(count=st.integers(0, 4))
+    def arrive(self, count: int) -> None:
+        """Up to four users chatting from the start, so that rooms fill up and empty often."""
+        for nick in ("ana", "bia", "zé", "straße")[:count]:
+            self.connect()
+            self._choose_nickname(self.users[-1], nick)
 
     @precondition(lambda self: len(self.connected()) < 6)
     @rule()
@@ -637,6 +829,9 @@ class ChatModel(RuleBasedStateMachine):
         user.state, user.nick = "chat", nick
         self.members[fold(nick)] = user
         self.tell_members(joined(nick))
+        lobby = self._enter(user, LOBBY)
+        if lobby.topic:
+            user.owed.append(topic(lobby.name, lobby.topic))
 
     @precondition(lambda self: self.in_state("nickname"))
     @rule(pick=picks, raw=nick_attempts)
@@ -688,14 +883,14 @@ class ChatModel(RuleBasedStateMachine):
         user = self.choose(self.in_state("chat"), pick)
         user.client.line(text)
         if text.strip():
-            self.tell_members(f"<{user.nick}> {text.strip()}")
+            self.tell_room(user.room, f"<{user.nick}> {text.strip()}")
 
     @precondition(lambda self: self.members)
     @rule(pick=picks, text=texts)
     def say_with_a_slash(self, pick: int, text: str) -> None:
         user = self.choose(self.in_state("chat"), pick)
         user.client.line(f"//{text}")
-        self.tell_members(f"<{user.nick}> /{text.rstrip()}")
+        self.tell_room(user.room, f"<{user.nick}> /{text.rstrip()}")
 
     @precondition(lambda self: self.members)
     @rule(pick=picks, word=st.sampled_from(("me", "ME", "Me")), text=texts)
@@ -703,7 +898,7 @@ class ChatModel(RuleBasedStateMachine):
         user = self.choose(self.in_state("chat"), pick)
         user.client.line(f"/{word} {text}")
         if text.strip():
-            self.tell_members(f"* {user.nick} {text.strip()}")
+            self.tell_room(user.room, f"* {user.nick} {text.strip()}")
         else:
             user.owed.append(USAGE_ME)
 
@@ -750,7 +945,10 @@ class ChatModel(RuleBasedStateMachine):
         user.owed.append(users(nicks) if len(nicks) > 1 else ALONE)
 
     @precondition(lambda self: self.members)
-    @rule(pick=picks, word=st.sampled_from(("", "dance", "DANCE", "msgx", "nicks")))
+    @rule(
+        pick=picks,
+        word=st.sampled_from(("", "dance", "DANCE", "msgx", "nicks", "joinx", "room")),
+    )
     def unknown(self, pick: int, word: str) -> None:
         user = self.choose(self.in_state("chat"), pick)
         user.client.line(f"/{word}")
@@ -766,8 +964,124 @@ class ChatModel(RuleBasedStateMachine):
         self.tell_members(left(user.nick, reason.strip()))
 
     def _leave(self, user: User) -> None:
+        """C{user} leaves the chat: its room hears nothing but the leave notice to everyone."""
         user.state = "closed"
         del self.members[fold(user.nick)]
+        self._exit(user)
+
+    # Rooms
+
+    def _join(self, user: User, word: str, raw: str) -> None:
+        user.client.line(f"/{word} {raw}")
+        if not raw.strip():
+            user.owed.append(USAGE_JOIN)
+            return
+        name, error = self._room_named(raw)
+        if error is None and fold(name) == user.room:
+            error = already_in(self.rooms[user.room].name)
+        if error is not None:
+            user.owed.append(error)
+            return
+        self._move(user, name)
+
+    join_words = st.sampled_from(("join", "JOIN", "Join"))
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, word=join_words, raw=room_attempts)
+    def join(self, pick: int, word: str, raw: str) -> None:
+        self._join(self.choose(self.in_state("chat"), pick), word, raw)
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, other=picks, word=join_words, spelling=spellings)
+    def join_a_room_that_exists(self, pick: int, other: int, word: str, spelling) -> None:
+        room = self.choose(list(self.rooms.values()), other)
+        self._join(self.choose(self.in_state("chat"), pick), word, spelling(room.name))
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, spelling=spellings)
+    def join_the_room_one_is_in(self, pick: int, spelling) -> None:
+        user = self.choose(self.in_state("chat"), pick)
+        self._join(user, "join", spelling(self.rooms[user.room].name))
+
+    def _part(self, user: User, word: str, raw: str) -> None:
+        user.client.line(f"/{word} {raw}" if raw else f"/{word}")
+        here = self.rooms[user.room]
+        if raw.strip():
+            name, error = self._room_named(raw)
+            if error is None and fold(name) != user.room:
+                error = not_in(name)
+            if error is not None:
+                user.owed.append(error)
+                return
+        if user.room == fold(LOBBY):
+            user.owed.append(in_the_lobby(here.name))
+            return
+        self._move(user, LOBBY)
+
+    part_words = st.sampled_from(("part", "PART", "Part"))
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, word=part_words, raw=st.one_of(st.just(""), st.just(""), maybe_rooms))
+    def part(self, pick: int, word: str, raw: str) -> None:
+        self._part(self.choose(self.in_state("chat"), pick), word, raw)
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, word=part_words, spelling=spellings)
+    def part_naming_the_room_one_is_in(self, pick: int, word: str, spelling) -> None:
+        user = self.choose(self.in_state("chat"), pick)
+        self._part(user, word, spelling(self.rooms[user.room].name))
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, word=st.sampled_from(("topic", "TOPIC", "Topic")), text=topics)
+    def set_or_show_topic(self, pick: int, word: str, text: str) -> None:
+        user = self.choose(self.in_state("chat"), pick)
+        user.client.line(f"/{word} {text}")
+        room = self.rooms[user.room]
+        wanted = text.strip()
+        if not wanted:
+            user.owed.append(topic(room.name, room.topic) if room.topic else no_topic(room.name))
+        elif len(wanted) > MAX_TOPIC:
+            user.owed.append(TOPIC_LONG)
+        else:
+            room.topic = wanted
+            self.tell_room(user.room, topic_set(user.nick, room.name, wanted))
+
+    def _names(self, user: User, word: str, raw: str) -> None:
+        user.client.line(f"/{word} {raw}" if raw else f"/{word}")
+        key = user.room
+        if raw.strip():
+            name, error = self._room_named(raw)
+            if error is None and fold(name) not in self.rooms:
+                error = no_such_room(name)
+            if error is not None:
+                user.owed.append(error)
+                return
+            key = fold(name)
+        user.owed.append(names(self.rooms[key].name, self.nicks_in(key)))
+
+    names_words = st.sampled_from(("names", "NAMES", "Names"))
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, word=names_words, raw=maybe_rooms)
+    def list_names(self, pick: int, word: str, raw: str) -> None:
+        self._names(self.choose(self.in_state("chat"), pick), word, raw)
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, other=picks, word=names_words, spelling=spellings)
+    def list_names_of_a_room_that_exists(self, pick: int, other: int, word: str, spelling) -> None:
+        room = self.choose(list(self.rooms.values()), other)
+        self._names(self.choose(self.in_state("chat"), pick), word, spelling(room.name))
+
+    @precondition(lambda self: self.members)
+    @rule(pick=picks, word=st.sampled_from(("rooms", "ROOMS", "Rooms")))
+    def list_rooms(self, pick: int, word: str) -> None:
+        user = self.choose(self.in_state("chat"), pick)
+        user.client.line(f"/{word}")
+        listing = sorted(self.rooms, key=lambda key: (-len(self.in_room(key)), key))
+        user.owed.append(rooms_title(len(listing)))
+        for key in listing:
+            room = self.rooms[key]
+            user.owed.append(rooms_entry(room.name, len(self.in_room(key)), room.topic))
 
     @precondition(lambda self: self.connected())
     @rule(pick=picks)
@@ -804,9 +1118,14 @@ class ChatModel(RuleBasedStateMachine):
             assert user.lost == (user.state == "closed"), (user.nick, user.state)
         assert self.chat.service.nicknames() == self.sorted_nicks()
         assert self.chat.service.limiter.total == len(self.connected())
-        assert self.chat.factory.door.connections == {
-            user.client.protocol for user in self.connected()
+        assert set(self.chat.factory.door.sessions.values()) == {
+            user.client.session for user in self.connected()
         }
+        service = self.chat.service
+        assert {
+            key: (room.name, room.topic, service.nicknames(room.members.values()))
+            for key, room in service.rooms.items()
+        } == {key: (room.name, room.topic, self.nicks_in(key)) for key, room in self.rooms.items()}
 
 
 def test_every_client_receives_what_the_protocol_promises():

@@ -1,4 +1,4 @@
-"""Tests for littlecats.service and the twistd plugin: options, service tree, discovery."""
+"""Tests for littlecats.tap and the twistd plugin: options, service tree, discovery."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from twisted.plugin import getPlugins
 from twisted.python import usage
 
 from littlecats.core import ChatService
-from littlecats.service import Options, makeService
+from littlecats.tap import Options, makeService
 
 
 def _options(*argv: str) -> Options:
@@ -39,12 +39,21 @@ def test_listen_is_repeatable():
         (["--listen", "nonsense:1"], "Unknown endpoint type"),
         (["--listen", "tcp:notaport"], "--listen 'tcp:notaport'"),
         (["--bogus"], "bogus"),
+        (["--lobby", "saguão"], "--lobby 'saguão': O nome de uma sala começa com #"),
+        (["--lang", "en", "--lobby", "#a b"], "--lobby '#a b': A room name can only have"),
     ],
 )
 def test_bad_options_are_usage_errors(argv, message):
     """Bad options give a clear usage error rather than a traceback."""
     with pytest.raises(usage.UsageError, match=message):
         _options(*argv)
+
+
+def test_lobby_option():
+    """--lobby names the room everyone lands in (the default is #lobby)."""
+    assert _options()["lobby"] == "#lobby"
+    top = makeService(_options("--lobby", "#Saguão"), reactor=MemoryReactor())
+    assert top.getServiceNamed("chat").lobby == "#Saguão"
 
 
 def test_service_tree():

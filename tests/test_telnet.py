@@ -1,4 +1,4 @@
-"""Tests for littlecats.telnet: the telnet door, driven line by line through StringTransport."""
+"""Tests for the telnet door (doors/telnet, session, commands), driven through StringTransport."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from twisted.internet.address import UNIXAddress
 from twisted.internet.testing import StringTransport
 from twisted.logger import globalLogPublisher
 
-from littlecats.nvt import DO, IAC, WILL, WONT
+from littlecats.doors.telnet.nvt import DO, IAC, WILL, WONT
+from littlecats.session import State
 from tests.helpers import Harness
 
 
@@ -85,7 +86,7 @@ class TestHandshake:
         client.raw()
         client.line("JOSE\u0301")
         assert client.lines() == ["!!! O apelido JOSÉ já está em uso.", "Escolha seu apelido:"]
-        assert client.protocol.state == "nickname"
+        assert client.session.state is State.NICKNAME
 
     def test_chat_commands_unavailable_before_nickname(self, chat):
         """Before choosing a nickname, what is typed is taken as a nickname, never as chat."""

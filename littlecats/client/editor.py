@@ -1,12 +1,13 @@
 """
-The input line: text being typed, its cursor, history and nickname completion.
+The input line: text being typed, its cursor, history and completion.
 
 `LineEditor` holds the line as user-perceived characters (clusters, see `width`), so a cursor
 step or a backspace moves over a whole accented letter, CJK character or emoji, and `view`
 says which part of the line fits a given number of columns and where the cursor falls in it,
 by display width.  History keeps what was sent, with the draft kept aside while browsing.
-Tab completes the word before the cursor from a list of nicknames (or commands after a `/`),
-cycling through the matches.  Pure: keys in, text and columns out, no terminal I/O.
+Tab completes the word before the cursor from a list of nicknames (rooms for a word starting
+with `#`, commands for one starting with `/` at the start of the line), cycling through the
+matches.  Pure: keys in, text and columns out, no terminal I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +19,22 @@ from littlecats.client.keys import Key
 from littlecats.client.width import cluster_width, clusters
 
 MAX_HISTORY = 500
-COMMANDS = ("/help", "/list", "/me", "/msg", "/nick", "/quit", "/users", "/w", "/who")
+COMMANDS = (
+    "/help",
+    "/join",
+    "/list",
+    "/me",
+    "/msg",
+    "/names",
+    "/nick",
+    "/part",
+    "/quit",
+    "/rooms",
+    "/topic",
+    "/users",
+    "/w",
+    "/who",
+)
 
 
 class LineEditor:
@@ -53,14 +69,17 @@ class LineEditor:
         self.cursor = len(self.chars)
         self.chars += after
 
-    def key(self, key: Key, names: Iterable[str] = ()) -> str | None:
-        """Apply an editing key; return the submitted line on Enter, else C{None}."""
+    def key(self, key: Key, names: Iterable[str] = (), rooms: Iterable[str] = ()) -> str | None:
+        """Apply an editing key; return the submitted line on Enter, else C{None}.
+
+        Tab completes from C{names} (nicknames) or, for a word starting with C{#}, C{rooms}.
+        """
         if key is not Key.TAB:
             self._completion = None
         if key is Key.ENTER:
             return self.submit()
         if key is Key.TAB:
-            self.complete(names)
+            self.complete(names, rooms)
             return None
         action = getattr(self, f"_key_{key.name}", None)
         if action is not None:
@@ -153,8 +172,12 @@ class LineEditor:
 
     # Completion
 
-    def complete(self, names: Iterable[str]) -> None:
-        """Complete the word before the cursor; pressed again, offer the next match."""
+    def complete(self, names: Iterable[str], rooms: Iterable[str] = ()) -> None:
+        """Complete the word before the cursor; pressed again, offer the next match.
+
+        A word starting with C{/} at the start of the line is a command, one starting with C{#}
+        a room (no nickname starts with C{#}), anything else a nickname.
+        """
         if self._completion is not None:
             start, matches, index = self._completion
             index = (index + 1) % len(matches)
@@ -165,7 +188,12 @@ class LineEditor:
             prefix = "".join(self.chars[start : self.cursor])
             if not prefix:
                 return
-            candidates = COMMANDS if prefix.startswith("/") and start == 0 else names
+            if prefix.startswith("/") and start == 0:
+                candidates: Iterable[str] = COMMANDS
+            elif prefix.startswith("#"):
+                candidates = rooms
+            else:
+                candidates = names
             folded = nicknames.fold(prefix)
             matches = sorted(
                 {name for name in candidates if nicknames.fold(name).startswith(folded)},
@@ -174,7 +202,8 @@ class LineEditor:
             if not matches:
                 return
             index = 0
-        suffix = ": " if start == 0 and not matches[index].startswith("/") else " "
+        addressed = start == 0 and not matches[index].startswith(("/", "#"))
+        suffix = ": " if addressed else " "
         completed = list(clusters(matches[index] + suffix))
         end = self.cursor
         self.chars[start:end] = completed

@@ -4,8 +4,9 @@ What a line from the server means: classification of received text into kinds wi
 The server's own message templates (the `littlecats` catalogs, in every language) are turned
 into patterns, so the client recognises a join, a private message or a user list whatever the
 server's language, and keeps the server's text verbatim: a `Line` holds the text as received
-(already sanitised), its `Kind`, the fields the template named (`nick`, `text`, `old`, ...)
-and where the nickname fields sit in the text, for colouring.  Pure: no sockets, no terminal.
+(already sanitised), its `Kind`, the fields the template named (`nick`, `room`, `text`, ...)
+and where the nickname and room fields sit in the text, for colouring.  Pure: no sockets, no
+terminal.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ class Kind(enum.Enum):
     USERS = "users"
     USERS_MORE = "users-more"
     ALONE = "alone"
+    ROOM_JOINED = "room-joined"
+    ROOM_LEFT = "room-left"
+    TOPIC = "topic"
+    TOPIC_NONE = "topic-none"
+    TOPIC_SET = "topic-set"
+    NAMES = "names"
+    NAMES_MORE = "names-more"
+    ROOMS = "rooms"
+    """The header of the room list; a L{ROOMS_ENTRY} line per room follows."""
+    ROOMS_ENTRY = "rooms-entry"
     GOODBYE = "goodbye"
     PROMPT = "nick-prompt"
     NOTICE = "notice"
@@ -42,6 +53,7 @@ class Kind(enum.Enum):
 
 
 NICK_FIELDS = frozenset({"nick", "old", "new"})
+ROOM_FIELDS = frozenset({"room"})
 
 # Template message id -> kind, most specific first: "left-reason" before "left".
 _TEMPLATES = (
@@ -54,15 +66,26 @@ _TEMPLATES = (
     ("left", Kind.LEFT),
     ("renamed", Kind.RENAMED),
     ("users", Kind.USERS),
+    ("room-joined", Kind.ROOM_JOINED),
+    ("room-left", Kind.ROOM_LEFT),
+    ("topic", Kind.TOPIC),
+    ("topic-none", Kind.TOPIC_NONE),
+    ("topic-set", Kind.TOPIC_SET),
+    ("names", Kind.NAMES),
+    ("rooms", Kind.ROOMS),
+    ("rooms-entry-topic", Kind.ROOMS_ENTRY),
+    ("rooms-entry", Kind.ROOMS_ENTRY),
     ("alone", Kind.ALONE),
     ("goodbye", Kind.GOODBYE),
     ("nick-prompt", Kind.PROMPT),
 )
-# A nickname never holds spaces or the brackets that surround it in the templates.
+# A nickname never holds spaces or the brackets that surround it in the templates; a room name
+# is a "#" and no spaces, so it can never be mistaken for the words of another template.
 _FIELD_PATTERNS = {
     "nick": r"[^\s<>\[\]]+",
     "old": r"[^\s<>\[\]]+",
     "new": r"[^\s<>\[\]]+?",
+    "room": r"#[^\s,]+",
     "count": r"\d+",
 }
 _ANY = r".*"
@@ -77,12 +100,17 @@ class Line:
     text: str
     fields: dict[str, str] = attrs.field(factory=dict)
     spans: tuple[tuple[str, int, int], ...] = ()
-    """(field, start, end) of each nickname field within C{text}."""
+    """(field, start, end) of each nickname and room field within C{text}."""
 
     @property
     def nick(self) -> str | None:
         """The nickname the line is from or about, if it names one."""
         return self.fields.get("nick")
+
+    @property
+    def room(self) -> str | None:
+        """The room the line is about, if it names one."""
+        return self.fields.get("room")
 
     def nicks(self) -> list[str]:
         """The nicknames of a user-list line."""
@@ -99,6 +127,10 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
+# A list line whose tail may follow on "*** a, b" lines, and the kind of that tail.
+_CONTINUED = {Kind.USERS: Kind.USERS_MORE, Kind.NAMES: Kind.NAMES_MORE}
+
+
 class Classifier:
     """Tells the kind of each received line; remembers just enough to spot a user list's tail."""
 
@@ -111,21 +143,22 @@ class Classifier:
                 self._patterns.append((kind, _pattern(catalog.template(msgid))))
             more.append(_pattern(catalog.template("users-more")))
         self._more = more
-        self._in_user_list = False
+        self._continuation: Kind | None = None
+        """The kind a "*** a, b" line has now: the tail of the list just received, if any."""
 
     def classify(self, text: str) -> Line:
         """The L{Line} for one received, sanitised line."""
-        after_list, self._in_user_list = self._in_user_list, False
-        if after_list:
+        continuation, self._continuation = self._continuation, None
+        if continuation is not None:
             for pattern in self._more:
                 match = pattern.fullmatch(text)
                 if match and _NICK_LIST.fullmatch(match.group("nicks")):
-                    self._in_user_list = True
-                    return _line(Kind.USERS_MORE, text, match)
+                    self._continuation = continuation
+                    return _line(continuation, text, match)
         for kind, pattern in self._patterns:
             match = pattern.fullmatch(text)
             if match:
-                self._in_user_list = kind is Kind.USERS
+                self._continuation = _CONTINUED.get(kind)
                 return _line(kind, text, match)
         if text.startswith("!!!"):
             return Line(Kind.ERROR, text)
@@ -137,6 +170,8 @@ class Classifier:
 def _line(kind: Kind, text: str, match: re.Match[str]) -> Line:
     fields = match.groupdict()
     spans = tuple(
-        (name, match.start(name), match.end(name)) for name in fields if name in NICK_FIELDS
+        (name, match.start(name), match.end(name))
+        for name in fields
+        if name in NICK_FIELDS or name in ROOM_FIELDS
     )
     return Line(kind, text, fields, spans)

@@ -2,17 +2,20 @@
 The client side of the wire contract: the Twisted protocol and the chat session behind it.
 
 `ChatClientProtocol` is one TCP connection: it frames the server's bytes into lines through the
-telnet decoder (`littlecats.nvt`, which strips IAC commands and refuses every option with
-WONT/DONT), decodes and sanitises them (`littlecats.text`) and hands them to the session.
+telnet decoder (`littlecats.doors.telnet.nvt`, which strips IAC commands and refuses every
+option with WONT/DONT), decodes and sanitises them (`littlecats.text`) and hands them to the
+session.
 `ChatSession` outlives connections: it runs the nickname handshake (answering the prompt with
-the chosen nickname, again after a reconnect), tracks who is connected and what our nickname
-is, and tells a view (`IChatView`) what to show.  Nothing here knows about terminals or stdin;
-the terminal UI and the pipe mode are two views over the same session.
+the chosen nickname, again after a reconnect), tracks who is connected, what our nickname is,
+which room we are in and which rooms exist, and tells a view (`IChatView`) what to show.
+Nothing here knows about terminals or stdin; the terminal UI and the pipe mode are two views
+over the same session.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
@@ -23,8 +26,8 @@ from zope.interface import Interface
 
 from littlecats import nicknames, text
 from littlecats.client.lines import Classifier, Kind, Line
-from littlecats.messages import Catalog
-from littlecats.nvt import TOO_LONG, LineDecoder
+from littlecats.doors.telnet.nvt import TOO_LONG, LineDecoder
+from littlecats.messages import LANGUAGES, Catalog
 
 MAX_LINE_BYTES = 16384
 QUIT_GRACE_SECONDS = 5.0
@@ -53,10 +56,18 @@ class IChatView(Interface):
         """Display one line, received or said by the client itself (L{Kind.LOCAL})."""
 
     def statusChanged() -> None:
-        """The state, our nickname, the user count or the retry delay changed."""
+        """The state, our nickname, our room, the user count or the retry delay changed."""
 
     def nicknameWanted(refusal: Line | None) -> None:
         """The server wants a nickname; C{refusal} is why the last one was refused, if it was."""
+
+
+@functools.cache
+def _unknown_names() -> frozenset[str]:
+    """What a server without rooms answers to C{/names}, in every language."""
+    return frozenset(
+        Catalog(language).text("err-unknown-command", command="names") for language in LANGUAGES
+    )
 
 
 class ChatClientProtocol(Protocol):
@@ -124,7 +135,12 @@ class ChatSession:
         """How the server is named to the user: host:port."""
         self.state = State.CONNECTING
         self.users: dict[str, str] = {}
+        """Everyone connected that we know of, folded nickname -> nickname."""
         self.users_known = False
+        self.room: str | None = None
+        """The room we are in, once the server has named it."""
+        self.rooms: dict[str, str] = {}
+        """The rooms we have heard of, folded name -> name."""
         self.retry_delay: float | None = None
         self.protocol: ChatClientProtocol | None = None
         self.quitting = False
@@ -132,6 +148,8 @@ class ChatSession:
         """Fires once the session is over: after /quit or end of input, or on a lasting failure."""
         self._classifier = Classifier()
         self._last_error: Line | None = None
+        self._asked_names = False
+        """We asked for the names in our room (to learn which it is) and await the answer."""
         self._quit_timeout: IDelayedCall | None = None
         self._stop: Callable[[], object] | None = None
 
@@ -170,6 +188,9 @@ class ChatSession:
         self.protocol = None
         self.users.clear()
         self.users_known = False
+        self.room = None
+        self.rooms.clear()
+        self._asked_names = False
         if self.quitting or not self.reconnect:
             self._end(None if self.quitting else self.catalog.text("client-err-closed"))
             return
@@ -199,6 +220,12 @@ class ChatSession:
 
     def lineReceived(self, received: str) -> None:
         line = self._classifier.classify(received)
+        if self._asked_names and line.kind in (Kind.NAMES, Kind.ERROR):
+            self._asked_names = False
+            if line.kind is Kind.NAMES:
+                self.room = line.fields["room"]
+            elif line.text in _unknown_names():
+                return  # a server without rooms; the user never asked, so nothing to show
         handler = getattr(self, f"_line_{line.kind.name}", None)
         self.view.show(line)
         if handler is not None:
@@ -224,6 +251,9 @@ class ChatSession:
             self._setState(State.CHAT)
             if self.ask_users:
                 self.send("/users")
+                # The server does not say which room it put us in; the names of "our room" do.
+                self.send("/names")
+                self._asked_names = True
             return
         self.users[nicknames.fold(nick)] = nick
         self.view.statusChanged()
@@ -236,7 +266,7 @@ class ChatSession:
         old, new = line.fields["old"], line.fields["new"]
         self.users.pop(nicknames.fold(old), None)
         self.users[nicknames.fold(new)] = new
-        if self.nick is not None and nicknames.fold(old) == nicknames.fold(self.nick):
+        if self._isMe(old):
             self.nick = new
         self.view.statusChanged()
 
@@ -253,6 +283,43 @@ class ChatSession:
         self.users = {nicknames.fold(self.nick): self.nick} if self.nick else {}
         self.users_known = True
         self.view.statusChanged()
+
+    def _isMe(self, nick: str) -> bool:
+        return self.nick is not None and nicknames.fold(nick) == nicknames.fold(self.nick)
+
+    def _line_ROOM_JOINED(self, line: Line) -> None:
+        # Our own moves show only here: room-left goes to those left behind, not to the mover.
+        if self._isMe(line.fields["nick"]):
+            self._enterRoom(line.fields["room"])
+        else:
+            self._learnRoom(line.fields["room"])
+
+    def _learnRoom(self, room: str) -> None:
+        self.rooms[nicknames.fold(room)] = room
+
+    def _enterRoom(self, room: str) -> None:
+        self._learnRoom(room)
+        self.room = room
+        self.view.statusChanged()
+
+    def _line_ROOM_LEFT(self, line: Line) -> None:
+        self._learnRoom(line.fields["room"])
+
+    def _line_NAMES(self, line: Line) -> None:
+        # Whoever is in a room is connected: they count among the users too.
+        self._learnRoom(line.fields["room"])
+        self._line_NAMES_MORE(line)
+
+    def _line_NAMES_MORE(self, line: Line) -> None:
+        self.users.update((nicknames.fold(nick), nick) for nick in line.nicks())
+        self.view.statusChanged()
+
+    def _line_ROOMS(self, line: Line) -> None:
+        # The list that follows is every room there is; forget the ones that are gone.
+        self.rooms = {nicknames.fold(self.room): self.room} if self.room else {}
+
+    # Any line naming a room says it exists, which is all completion needs to know.
+    _line_ROOMS_ENTRY = _line_TOPIC = _line_TOPIC_NONE = _line_TOPIC_SET = _line_ROOM_LEFT
 
     # What the user does
 

@@ -1,5 +1,6 @@
 """
-How a line looks on a terminal: colour by kind, a stable colour per nickname, wrapping to width.
+How a line looks on a terminal: colour by kind, a stable colour per nickname and per room,
+wrapping to width.
 
 `Palette` decides the SGR attributes of each part of a line, or none at all when colour is off
 (`--no-color`, or `NO_COLOR` set and non-empty, as https://no-color.org asks).  `styled` cuts a
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from littlecats import nicknames
-from littlecats.client.lines import Kind, Line
+from littlecats.client.lines import ROOM_FIELDS, Kind, Line
 from littlecats.client.width import cluster_width, clusters
 
 # Readable on dark and light backgrounds; red is kept for errors.
@@ -31,6 +32,15 @@ KIND_STYLES = {
     Kind.USERS: "36",
     Kind.USERS_MORE: "36",
     Kind.ALONE: "36",
+    Kind.ROOM_JOINED: "36",
+    Kind.ROOM_LEFT: "36",
+    Kind.TOPIC: "36",
+    Kind.TOPIC_NONE: "36",
+    Kind.TOPIC_SET: "36",
+    Kind.NAMES: "36",
+    Kind.NAMES_MORE: "36",
+    Kind.ROOMS: "36",
+    Kind.ROOMS_ENTRY: "36",
     Kind.GOODBYE: "36",
     Kind.NOTICE: "36",
     Kind.PROMPT: "1",
@@ -39,6 +49,8 @@ KIND_STYLES = {
 }
 TIME_STYLE = "2"
 MENTION_STYLE = "1"
+ROOM_STYLE = "1"
+"""Added to a room's colour, so a room never looks like a nickname of the same colour."""
 STATUS_STYLE_COLOUR = "1;37;44"
 STATUS_STYLE_PLAIN = "7"
 
@@ -69,6 +81,10 @@ class Palette:
         key = nicknames.fold(nick).encode("utf-8")
         return NICK_COLOURS[zlib.crc32(key) % len(NICK_COLOURS)]
 
+    def room(self, room: str) -> str:
+        """The colour of C{room}: bold, in a colour that is the same in every session."""
+        return f"{ROOM_STYLE};{self.nick(room)}" if self.colour else ""
+
     def kind(self, kind: Kind) -> str:
         return KIND_STYLES.get(kind, "") if self.colour else ""
 
@@ -84,20 +100,20 @@ class Palette:
 
 
 def styled(line: Line, palette: Palette, me: str | None = None) -> list[Segment]:
-    """C{line} cut into segments: the kind's style, nicknames in their own colours."""
+    """C{line} cut into segments: the kind's style, nicknames and rooms in their own colours."""
     base = palette.kind(line.kind)
     if line.kind is Kind.PUBLIC and me and _mentions(line.fields.get("text", ""), me):
         base = palette.mention()
     segments: list[Segment] = []
     position = 0
-    for _field, start, end in sorted(line.spans, key=lambda span: span[1]):
+    for field, start, end in sorted(line.spans, key=lambda span: span[1]):
         if start > position:
             segments.append(Segment(line.text[position:start], base))
-        nick = line.text[start:end]
-        style = palette.nick(nick)
+        name = line.text[start:end]
+        style = palette.room(name) if field in ROOM_FIELDS else palette.nick(name)
         if base and style:
             style = f"{base};{style}"
-        segments.append(Segment(nick, style or base))
+        segments.append(Segment(name, style or base))
         position = end
     if position < len(line.text):
         segments.append(Segment(line.text[position:], base))

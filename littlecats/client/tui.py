@@ -173,7 +173,7 @@ class TerminalView:
             if self.suspend is not None:
                 self.suspend()
         else:
-            self.editor.key(key, self.session.users.values())
+            self.editor.key(key, self.session.users.values(), self.session.rooms.values())
 
     def _scrollBy(self, rows: int) -> None:
         total = len(self._lastRows(self.paneRows + self.scroll + max(rows, 0)))
@@ -222,6 +222,8 @@ class TerminalView:
         parts = [text("client-more")] if self.scroll else []
         if session is not None:
             parts.append(session.nick or "-")
+            if session.room is not None:
+                parts.append(truncate(session.room, max(self.columns // 4, 8)))
             if session.state is State.CHAT:
                 parts.append(
                     text("client-users", count=len(session.users))

@@ -1,10 +1,10 @@
-"""twistd plugin: `twistd littlecats` (options and service live in littlecats.service)."""
+"""twistd plugin: `twistd littlecats` (options and service live in littlecats.tap)."""
 
 from twisted.application.service import ServiceMaker
 
 littlecats = ServiceMaker(
     "Little Cats",
-    "littlecats.service",
+    "littlecats.tap",
     "A multi-user chat server for telnet, netcat and the littlecats-client.",
     "littlecats",
 )

@@ -1,9 +1,9 @@
 """
-The service layer: command-line options, and the service tree built from them.
+The service wiring: command-line options, and the service tree built from them.
 
 `Options` is what `twistd littlecats --help` shows; `makeService(options)` returns a
-`MultiService` holding the chat core and one listener per `--listen`.  Nothing else lives
-here: no chat logic, no wire format.
+`MultiService` holding the chat core (with its backend) and one listener per `--listen` for
+each door.  Nothing else lives here: no chat logic, no wire format.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from twisted.internet.testing import MemoryReactor
 from twisted.logger import Logger
 from twisted.python import usage
 
-from littlecats.core import ChatService
+from littlecats.core.chat import DEFAULT_LOBBY, ChatError, ChatService, room_name
+from littlecats.doors.telnet.protocol import TelnetFactory
 from littlecats.limits import ConnectionLimiter, Limits
 from littlecats.messages import LANGUAGES, Catalog
-from littlecats.telnet import TelnetFactory
 
 DEFAULT_LISTEN = "tcp:4000"
 # Twisted's default backlog (50) drops SYNs in a connection storm; the kernel caps this value
@@ -45,13 +45,14 @@ def _non_negative(kind: type) -> object:
 
 
 class Options(usage.Options):
-    synopsis = "[--listen ENDPOINT ...] [--lang pt|en] [limits]"
+    synopsis = "[--listen ENDPOINT ...] [--lang pt|en] [--lobby #NAME] [limits]"
     longdesc = (
         "Little Cats: a multi-user chat server for telnet, netcat and the littlecats-client. "
         "Connect with `telnet localhost 4000`."
     )
     optParameters: ClassVar = [
         ["lang", None, "pt", f"Language of the messages and logs: {' or '.join(LANGUAGES)}."],
+        ["lobby", None, DEFAULT_LOBBY, "The room everyone lands in (# and 1 to 32 characters)."],
         [
             "max-sendq",
             None,
@@ -105,8 +106,8 @@ class Options(usage.Options):
             "quiet-above",
             None,
             0,
-            "With more members than this, join and leave notices go only to the member "
-            "joining (for very large rooms).",
+            "In a room (or, for connect and leave notices, a server) of more members than "
+            "this, join and leave notices go only to the member joining (for very large rooms).",
             _non_negative(int),
         ],
     ]
@@ -129,6 +130,11 @@ class Options(usage.Options):
             raise usage.UsageError(f"--lang must be one of: {', '.join(LANGUAGES)}")
         if self["flood-rate"] and not self["flood-burst"]:
             raise usage.UsageError("--flood-burst must be at least 1 when --flood-rate is on")
+        try:
+            self["lobby"] = room_name(self["lobby"])[0]
+        except ChatError as error:
+            message = Catalog(self["lang"]).text(error.msgid, **error.fields).lstrip("! ")
+            raise usage.UsageError(f"--lobby {self['lobby']!r}: {message}") from None
         if not self["listen"]:
             self["listen"].append(DEFAULT_LISTEN)
 
@@ -198,7 +204,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         max_per_ip=limits.max_per_ip,
         connect_rate=limits.connect_rate,
     )
-    chat = ChatService(catalog, limiter, quiet_above=options["quiet-above"])
+    chat = ChatService(catalog, limiter, quiet_above=options["quiet-above"], lobby=options["lobby"])
     chat.setServiceParent(top)
     factory = TelnetFactory(chat, catalog, reactor, limits)
     for description in options["listen"]:

@@ -1,0 +1,254 @@
+"""
+Slash commands: what a line typed into a line-based door (telnet, netcat, the bundled client,
+later SSH) means, turned into calls on the chat core.
+
+`LineCommands` is the `ILineHandler` such doors share: in the nickname state a line is the
+nickname wanted; in the chat state it is text for the current room or a `/command`, looked up
+by name (`cmd_<name>`).  Replies go to the session alone, as catalog messages; everything
+others see goes through the core.  One room at a time, as in talkers, is this module's policy:
+`/join` leaves the current room first, and `/part` goes back to the lobby.  The core lets a
+member be in several rooms; doors such as IRC will.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from littlecats.core.chat import ChatError, ChatService, Member, Room, room_name
+from littlecats.session import Session, State
+
+USERS_PER_LINE_CHARS = 400
+HELP_LINES = (
+    "help-title",
+    "help-text",
+    "help-slash",
+    "help-msg",
+    "help-users",
+    "help-join",
+    "help-part",
+    "help-rooms",
+    "help-names",
+    "help-topic",
+    "help-nick",
+    "help-me",
+    "help-quit",
+    "help-help",
+)
+
+Command = Callable[["LineCommands", Session, Member, str], "defer.Deferred[object] | None"]
+
+
+def chunk_names(names: Iterable[str], width: int = USERS_PER_LINE_CHARS) -> list[str]:
+    """C{names} joined by commas, in pieces of about C{width} characters (at least one)."""
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for name in names:
+        if used and used + len(name) > width:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(name)
+        used += len(name) + 2
+    return [", ".join(chunk) for chunk in chunks]
+
+
+class LineCommands:
+    """The meaning of typed lines, for every line-based door."""
+
+    def __init__(self, chat: ChatService, max_line_bytes: int) -> None:
+        self.chat = chat
+        self.max_line_bytes = max_line_bytes
+
+    # ILineHandler
+
+    def line(self, session: Session, line: str) -> defer.Deferred[object] | None:
+        if session.state is State.NICKNAME:
+            return self.nickname(session, line)
+        if session.state is State.CHAT and session.member is not None:
+            return self.chat_line(session, session.member, line)
+        return None
+
+    def line_too_long(self, session: Session) -> None:
+        session.notice("err-line-too-long", max=self.max_line_bytes)
+
+    # Nickname state
+
+    def nickname(self, session: Session, line: str) -> defer.Deferred[object]:
+        def joined(member: Member) -> None:
+            session.joined(member)
+            lobby = member.rooms.get(self.chat.lobby_key)
+            if lobby is not None and lobby.topic:
+                session.notice("topic", room=lobby.name, topic=lobby.topic)
+
+        def refused(failure: Failure) -> None:
+            failure.trap(ChatError)
+            _refused(session, failure)
+            session.notice("nick-prompt")
+
+        return self.chat.connect(session, line).addCallbacks(joined, refused)
+
+    # Chat state
+
+    def chat_line(
+        self, session: Session, member: Member, line: str
+    ) -> defer.Deferred[object] | None:
+        if not line:
+            return None
+        if not line.startswith("/") or line.startswith("//"):
+            text = line[1:] if line.startswith("//") else line
+            self.chat.say(member, self.current_room(member), text)
+            return None
+        command, _, argument = line[1:].partition(" ")
+        handler = self.commands.get(command.casefold())
+        if handler is None:
+            session.notice("err-unknown-command", command=command)
+            return None
+        try:
+            result = handler(self, session, member, argument.strip())
+        except ChatError as refused:
+            session.notice(refused.msgid, **refused.fields)
+            return None
+        if isinstance(result, defer.Deferred):
+            return result.addErrback(lambda failure: _refused(session, failure))
+        return None
+
+    def current_room(self, member: Member) -> Room:
+        """The one room a member of a line-based door is in: the last it entered."""
+        return next(reversed(member.rooms.values()))
+
+    def cmd_msg(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        target, _, message = argument.partition(" ")
+        message = message.strip()
+        if not target or not message:
+            session.notice("err-usage-msg")
+            return None
+        return self.chat.whisper(member, target, message)
+
+    def cmd_users(self, session: Session, member: Member, argument: str) -> None:
+        nicks = self.chat.nicknames()
+        if len(nicks) <= 1:
+            session.notice("alone")
+            return
+        first, *more = chunk_names(nicks)
+        session.notice("users", count=len(nicks), nicks=first)
+        for chunk in more:
+            session.notice("users-more", nicks=chunk)
+
+    def cmd_nick(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        if not argument:
+            session.notice("err-usage-nick")
+            return None
+        return self.chat.rename(member, argument)
+
+    def cmd_me(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-me")
+            return
+        self.chat.act(member, self.current_room(member), argument)
+
+    def cmd_join(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        if not argument:
+            session.notice("err-usage-join")
+            return None
+        name, key = room_name(argument)
+        here = self.current_room(member)
+        if key == here.key:
+            raise ChatError("err-already-in-room", room=here.name)
+        return self._move(session, member, here, name)
+
+    def cmd_part(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        here = self.current_room(member)
+        if argument and room_name(argument)[1] != here.key:
+            raise ChatError("err-not-in-room", room=room_name(argument)[0])
+        if here.key == self.chat.lobby_key:
+            session.notice("err-part-lobby", room=here.name)
+            return None
+        return self._move(session, member, here, self.chat.lobby_name())
+
+    def _move(
+        self, session: Session, member: Member, here: Room, there: str
+    ) -> defer.Deferred[None]:
+        """Leave C{here} for C{there}; once in, show its topic and members (the session
+        waits for that, so the lines it types next go to the new room)."""
+        self.chat.part_room(member, here)
+
+        def entered(room: Room) -> None:
+            if room.topic:
+                session.notice("topic", room=room.name, topic=room.topic)
+            self._names(session, room)
+
+        return self.chat.join_room(member, there).addCallback(entered)
+
+    def cmd_rooms(self, session: Session, member: Member, argument: str) -> None:
+        rooms = self.chat.room_list()
+        session.notice("rooms", count=len(rooms))
+        for room in rooms:
+            if room.topic:
+                session.notice(
+                    "rooms-entry-topic", room=room.name, count=len(room.members), topic=room.topic
+                )
+            else:
+                session.notice("rooms-entry", room=room.name, count=len(room.members))
+
+    def cmd_names(self, session: Session, member: Member, argument: str) -> None:
+        room = self.chat.room(argument) if argument else self.current_room(member)
+        self._names(session, room)
+
+    def _names(self, session: Session, room: Room) -> None:
+        nicks = self.chat.nicknames(room.members.values())
+        first, *more = chunk_names(nicks)
+        session.notice("names", room=room.name, count=len(nicks), nicks=first)
+        for chunk in more:
+            session.notice("users-more", nicks=chunk)
+
+    def cmd_topic(self, session: Session, member: Member, argument: str) -> None:
+        room = self.current_room(member)
+        if argument:
+            self.chat.set_topic(member, room, argument)
+        elif room.topic:
+            session.notice("topic", room=room.name, topic=room.topic)
+        else:
+            session.notice("topic-none", room=room.name)
+
+    def cmd_quit(self, session: Session, member: Member, argument: str) -> None:
+        session.notice("goodbye", nick=member.nick)
+        session.close(argument)
+
+    def cmd_help(self, session: Session, member: Member, argument: str) -> None:
+        for msgid in HELP_LINES:
+            session.notice(msgid)
+
+    commands: ClassVar[dict[str, Command]] = {
+        "msg": cmd_msg,
+        "w": cmd_msg,
+        "users": cmd_users,
+        "list": cmd_users,
+        "who": cmd_users,
+        "nick": cmd_nick,
+        "me": cmd_me,
+        "join": cmd_join,
+        "part": cmd_part,
+        "rooms": cmd_rooms,
+        "names": cmd_names,
+        "topic": cmd_topic,
+        "quit": cmd_quit,
+        "help": cmd_help,
+    }
+
+
+def _refused(session: Session, failure: Failure) -> None:
+    """Tell C{session} why the core refused (a L{ChatError}); anything else propagates."""
+    failure.trap(ChatError)
+    refused: ChatError = failure.value  # type: ignore[assignment]
+    session.notice(refused.msgid, **refused.fields)

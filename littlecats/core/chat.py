@@ -1,0 +1,497 @@
+"""
+The chat core: who is connected, which rooms exist and who is in them, and who hears what.
+
+`ChatService` is the API every door calls.  A command is validated here, then published
+through the backend (`IBackend`); membership changes and delivery happen only when the backend
+hands the event back (`deliver`), so that a backend spanning several processes can later be
+the sequencer without this module changing.  In one process (`LocalBackend`) that happens
+before the call returns.  Calls that need an answer from the backend (claiming a nickname,
+finding one) return Deferreds; refusals are `ChatError`s, raised at once for what can be
+checked locally and as the Deferred's failure otherwise.
+
+The core knows no sockets, no bytes and no wire format: each local session belongs to a door
+(`IDoor`), which renders an event once and gets it to its subscribers.  Doors call the service;
+the service never imports a door.  A member may be in several rooms (IRC and web users will
+be); keeping a telnet user in one room at a time is that door's policy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+
+import attrs
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from littlecats import nicknames
+from littlecats.core import events
+from littlecats.core.events import Envelope, SessionId
+from littlecats.core.interfaces import IBackend, IDoor, ISession
+from littlecats.core.local import LocalBackend
+from littlecats.limits import ConnectionLimiter, TokenBucket
+from littlecats.messages import Catalog
+
+DEFAULT_LOBBY = "#lobby"
+TOPIC_MAX_LENGTH = 300
+
+
+class ChatError(Exception):
+    """An action was refused; C{msgid} and C{fields} name the catalog message saying why."""
+
+    def __init__(self, msgid: str, **fields: object) -> None:
+        super().__init__(msgid, fields)
+        self.msgid = msgid
+        self.fields = fields
+
+
+@attrs.define(eq=False)
+class Member:
+    """A member of the chat, wherever its connection is: plain data, no door objects."""
+
+    session: SessionId
+    nick: str
+    key: str
+    host: str
+    port: int
+    rooms: dict[str, Room] = attrs.field(factory=dict)
+    """The rooms it is in, by folded key, in the order it entered them."""
+
+
+@attrs.define(eq=False)
+class Room:
+    """A room: it exists while it has members."""
+
+    name: str
+    key: str
+    topic: str = ""
+    members: dict[SessionId, Member] = attrs.field(factory=dict)
+
+
+def room_name(raw: str) -> tuple[str, str]:
+    """The display name and folded key of room C{raw}.
+
+    @raise ChatError: the name breaks a rule.
+    """
+    try:
+        name = nicknames.validate_room(raw)
+    except nicknames.NicknameRejected as rejected:
+        raise ChatError(rejected.msgid, **rejected.fields) from None
+    return name, nicknames.fold(name)
+
+
+def _nickname(raw: str) -> tuple[str, str]:
+    try:
+        nick = nicknames.validate(raw)
+    except nicknames.NicknameRejected as rejected:
+        raise ChatError(rejected.msgid, **rejected.fields) from None
+    return nick, nicknames.fold(nick)
+
+
+class ChatService(Service):
+    """The registry of members and rooms, connection admission, and who is told what."""
+
+    log = Logger()
+    name = "chat"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        limiter: ConnectionLimiter | None = None,
+        quiet_above: int = 0,
+        lobby: str = DEFAULT_LOBBY,
+        backend: IBackend | None = None,
+        node: str = "local",
+    ) -> None:
+        """
+        @param quiet_above: a join or leave notice whose audience (a room's members, or
+            everyone connected for the seed's notices) is larger than this goes only to the
+            member joining; 0 announces them always.
+        @param lobby: the room everyone lands in.
+        """
+        self.catalog = catalog
+        self.limiter = limiter
+        self.quiet_above = quiet_above
+        self.lobby, self.lobby_key = room_name(lobby)
+        self.backend = backend if backend is not None else LocalBackend()
+        self.backend.attach(self)
+        self.node = node
+        self.members: dict[str, Member] = {}
+        """Every member of the chat, by folded nickname."""
+        self.by_session: dict[SessionId, Member] = {}
+        self.rooms: dict[str, Room] = {}
+        self.sessions: dict[SessionId, ISession] = {}
+        """The sessions of this process, joined or not."""
+        self.doors: list[IDoor] = []
+        self.stopping = False
+        self._numbers = itertools.count(1)
+        # Callers waiting for a membership change to come back from the backend, by session
+        # and room key (a member is in the chat once it has landed in the lobby).
+        self._waiting: dict[SessionId, dict[str, defer.Deferred[Room]]] = {}
+        self._apply: dict[type, Callable[[Envelope], None]] = {
+            events.Connected: self._connected,
+            events.Disconnected: self._disconnected,
+            events.Renamed: self._renamed,
+            events.RoomJoined: self._room_joined,
+            events.RoomLeft: self._room_left,
+            events.Said: self._to_room,
+            events.Acted: self._to_room,
+            events.TopicSet: self._topic_set,
+        }
+
+    def add_door(self, door: IDoor) -> None:
+        """Serve C{door}'s sessions: its subscribers get events and shutdown closes them."""
+        self.doors.append(door)
+
+    # Connections
+
+    def admit(self, host: str) -> str | None:
+        """Count a new connection from C{host}; or return the catalog id of why it is refused."""
+        return None if self.limiter is None else self.limiter.admit(host)
+
+    def release(self, host: str) -> None:
+        """A connection that L{admit} counted has closed."""
+        if self.limiter is not None:
+            self.limiter.release(host)
+
+    def flood_bucket(self, host: str, rate: float, burst: float) -> TokenBucket:
+        """The line-rate bucket shared by every connection from C{host}."""
+        if self.limiter is None:
+            return TokenBucket.full(rate, burst, 0.0)
+        return self.limiter.flood_bucket(host, rate, burst)
+
+    def release_flood_bucket(self, host: str, bucket: TokenBucket) -> None:
+        """A connection from C{host} that held C{bucket} closed."""
+        if self.limiter is not None:
+            self.limiter.release_flood_bucket(host, bucket)
+
+    def new_session_id(self) -> SessionId:
+        """A fresh id for a connection of this process."""
+        return SessionId(self.node, next(self._numbers))
+
+    def open(self, session: ISession) -> None:
+        """C{session} has connected: the core may now deliver to it and close it."""
+        self.sessions[session.id] = session
+
+    def closed(self, session: ISession, reason: str = "") -> None:
+        """C{session} is gone: it leaves the chat if it had joined, and is forgotten."""
+        self.disconnect(session.id, reason)
+        self.sessions.pop(session.id, None)
+
+    def close_session(self, session: SessionId, reason: str = "") -> None:
+        """End C{session}'s connection (kicks and bans will need it)."""
+        local = self.sessions.get(session)
+        if local is not None:
+            local.close(reason)
+
+    # Membership
+
+    def connect(self, session: ISession, raw_nick: str) -> defer.Deferred[Member]:
+        """Enter the chat as C{raw_nick}: everyone is told, and the member lands in the lobby.
+
+        Fails with L{ChatError} if the nickname is invalid or taken.
+        """
+        try:
+            nick, key = _nickname(raw_nick)
+        except ChatError:
+            return defer.fail()
+        sid = session.id
+
+        def claimed(ok: bool) -> Member:
+            if not ok:
+                raise ChatError("err-nick-taken", nick=nick)
+            if sid not in self.sessions:  # it closed while the claim was on its way
+                self.backend.release(key, sid)
+                raise ChatError("err-nick-taken", nick=nick)
+            notice = self._notice(len(self.members) + 1, events.SELF)
+            connected = events.Connected(sid, nick, session.host, session.port, notice)
+            landing = self._until(sid, self.lobby_key)
+            self.backend.publish(Envelope(connected, None))
+            landed = events.RoomJoined(self.lobby_name(), sid, nick, events.NOBODY)
+            self.backend.publish(Envelope(landed, self.lobby_key))
+            return landing.addCallback(lambda _: self.by_session[sid])
+
+        return self.backend.claim(key, sid).addCallback(claimed)
+
+    def _until(self, sid: SessionId, room: str) -> defer.Deferred[Room]:
+        """A Deferred that fires with the room once C{sid}'s entry into it comes back."""
+        waiting: defer.Deferred[Room] = defer.Deferred()
+        self._waiting.setdefault(sid, {})[room] = waiting
+        return waiting
+
+    def disconnect(self, session: SessionId, reason: str = "") -> None:
+        """C{session} leaves the chat, if it is in it; everyone else is told once."""
+        member = self.by_session.get(session)
+        if member is None:
+            return
+        self.backend.release(member.key, session)
+        notice = events.NOBODY if self.stopping else self._notice(len(self.members), events.NOBODY)
+        self.backend.publish(
+            Envelope(events.Disconnected(session, member.nick, reason, notice), None)
+        )
+
+    def rename(self, member: Member, raw_nick: str) -> defer.Deferred[None]:
+        """Change C{member}'s nickname and tell everyone; the old one is free again.
+
+        Fails with L{ChatError}: the new nickname is invalid, taken, or already this member's.
+        """
+        try:
+            nick, key = _nickname(raw_nick)
+        except ChatError:
+            return defer.fail()
+        if nick == member.nick:
+            return defer.fail(ChatError("err-nick-same", nick=nick))
+        sid, old_key = member.session, member.key
+        claim = defer.succeed(True) if key == old_key else self.backend.claim(key, sid)
+
+        def claimed(ok: bool) -> None:
+            if not ok:
+                raise ChatError("err-nick-taken", nick=nick)
+            current = self.by_session.get(sid)
+            if current is None:
+                self.backend.release(key, sid)
+                return
+            self.backend.publish(Envelope(events.Renamed(sid, current.nick, nick), None))
+            if key != old_key:
+                self.backend.release(old_key, sid)
+
+        return claim.addCallback(claimed)
+
+    def join_room(self, member: Member, raw_room: str) -> defer.Deferred[Room]:
+        """C{member} enters room C{raw_room}, creating it; its members, the mover included,
+        are told.  Fires with the room once the member is in it.
+
+        @raise ChatError: the name is invalid, or the member is already there.
+        """
+        name, key = room_name(raw_room)
+        room = self.rooms.get(key)
+        if room is not None:
+            name = room.name
+        if key in member.rooms:
+            raise ChatError("err-already-in-room", room=name)
+        notice = self._notice(1 + (len(room.members) if room else 0), events.SELF)
+        entered = self._until(member.session, key)
+        self.backend.publish(
+            Envelope(events.RoomJoined(name, member.session, member.nick, notice), key)
+        )
+        return entered
+
+    def part_room(self, member: Member, room: Room) -> None:
+        """C{member} leaves C{room}; the members who stay are told.
+
+        @raise ChatError: the member is not in it.
+        """
+        if room.key not in member.rooms:
+            raise ChatError("err-not-in-room", room=room.name)
+        notice = self._notice(len(room.members), events.NOBODY)
+        self.backend.publish(
+            Envelope(events.RoomLeft(room.name, member.session, member.nick, notice), room.key)
+        )
+
+    def lobby_name(self) -> str:
+        """The lobby's display name (its first member's spelling once it exists)."""
+        lobby = self.rooms.get(self.lobby_key)
+        return self.lobby if lobby is None else lobby.name
+
+    def _notice(self, audience: int, otherwise: str) -> str:
+        """Who hears a join or leave notice with C{audience} members: all, or C{otherwise}."""
+        if self.quiet_above and audience > self.quiet_above:
+            return otherwise
+        return events.ALL
+
+    def room(self, raw_room: str) -> Room:
+        """The room named C{raw_room}.
+
+        @raise ChatError: the name is invalid, or no such room exists.
+        """
+        name, key = room_name(raw_room)
+        room = self.rooms.get(key)
+        if room is None:
+            raise ChatError("err-no-such-room", room=name)
+        return room
+
+    def nicknames(self, members: Iterable[Member] | None = None) -> list[str]:
+        """The nicknames of C{members} (default: everyone), sorted without regard to case."""
+        chosen = self.members.values() if members is None else members
+        return sorted((m.nick for m in chosen), key=nicknames.fold)
+
+    def room_list(self) -> list[Room]:
+        """Every room, biggest first, then by name."""
+        return sorted(self.rooms.values(), key=lambda r: (-len(r.members), r.key))
+
+    # Messages
+
+    def say(self, member: Member, room: Room, text: str) -> None:
+        """A public line from C{member} to C{room}, the sender included."""
+        self._to_member_room(member, room, events.Said(room.name, member.nick, text))
+
+    def act(self, member: Member, room: Room, text: str) -> None:
+        """An action (`/me`) from C{member} to C{room}."""
+        self._to_member_room(member, room, events.Acted(room.name, member.nick, text))
+
+    def set_topic(self, member: Member, room: Room, topic: str) -> None:
+        """C{member} sets C{room}'s topic; its members see who set it to what.
+
+        @raise ChatError: the topic is too long, or the member is not in the room.
+        """
+        if len(topic) > TOPIC_MAX_LENGTH:
+            raise ChatError("err-topic-long", max=TOPIC_MAX_LENGTH)
+        self._to_member_room(member, room, events.TopicSet(room.name, member.nick, topic))
+
+    def _to_member_room(self, member: Member, room: Room, event: events.RoomEvent) -> None:
+        if room.key not in member.rooms:
+            raise ChatError("err-not-in-room", room=room.name)
+        self.backend.publish(Envelope(event, room.key))
+
+    def whisper(self, member: Member, raw_target: str, text: str) -> defer.Deferred[None]:
+        """A private line from C{member} to one other member, echoed back to the sender.
+
+        Fails with L{ChatError}: no member has that nickname.
+        """
+        wanted = raw_target.strip()
+
+        def located(target: SessionId | None) -> None:
+            sender = self.by_session.get(member.session)
+            if sender is None:  # it left while the lookup was on its way
+                return
+            recipient = self.by_session.get(target) if target is not None else None
+            if recipient is None:
+                raise ChatError("err-no-such-nick", nick=wanted)
+            self.backend.unicast(target, events.PrivateReceived(sender.nick, text))
+            self.backend.unicast(sender.session, events.PrivateSent(recipient.nick, text))
+
+        return self.backend.locate(nicknames.fold(wanted)).addCallback(located)
+
+    # What the backend hands back (IEventSink)
+
+    def deliver(self, envelope: Envelope) -> None:
+        """Apply C{envelope}'s membership change, then deliver it to the local doors."""
+        self._apply[type(envelope.event)](envelope)
+
+    def deliver_direct(self, to: SessionId, event: events.Event) -> None:
+        """Deliver C{event} to local session C{to}, if it is still here."""
+        session = self.sessions.get(to)
+        if session is not None:
+            session.door.send(to, event)
+
+    def _publish(self, envelope: Envelope) -> None:
+        for door in self.doors:
+            door.publish(envelope)
+
+    def _local_door(self, sid: SessionId) -> IDoor | None:
+        session = self.sessions.get(sid)
+        return None if session is None else session.door
+
+    def _notify(self, envelope: Envelope, notice: str, sid: SessionId) -> None:
+        """Deliver a join or leave notice to whom C{notice} says."""
+        if notice == events.ALL:
+            self._publish(envelope)
+        elif notice == events.SELF:
+            self.deliver_direct(sid, envelope.event)
+
+    def _connected(self, envelope: Envelope) -> None:
+        event: events.Connected = envelope.event  # type: ignore[assignment]
+        member = Member(
+            event.session, event.nick, nicknames.fold(event.nick), event.host, event.port
+        )
+        self.members[member.key] = member
+        self.by_session[member.session] = member
+        door = self._local_door(member.session)
+        if door is not None:
+            door.subscribe(None, member.session)
+            self.log.info(
+                self.catalog.template("log-connected"),
+                nick=member.nick,
+                ip=member.host,
+                port=member.port,
+            )
+        self._notify(envelope, event.notice, member.session)
+
+    def _disconnected(self, envelope: Envelope) -> None:
+        event: events.Disconnected = envelope.event  # type: ignore[assignment]
+        member = self.by_session.pop(event.session, None)
+        if member is None:
+            return
+        if self.members.get(member.key) is member:
+            del self.members[member.key]
+        # Whoever waited for this member to enter a room waits no more: it is gone.
+        self._waiting.pop(member.session, None)
+        door = self._local_door(member.session)
+        for room in list(member.rooms.values()):
+            self._remove_from_room(member, room, door)
+        if door is not None:
+            door.unsubscribe(None, member.session)
+            self.log.info(self.catalog.template("log-disconnected"), nick=member.nick)
+        self._notify(envelope, event.notice, member.session)
+
+    def _renamed(self, envelope: Envelope) -> None:
+        event: events.Renamed = envelope.event  # type: ignore[assignment]
+        member = self.by_session.get(event.session)
+        if member is None:
+            return
+        if self.members.get(member.key) is member:
+            del self.members[member.key]
+        member.nick, member.key = event.new, nicknames.fold(event.new)
+        self.members[member.key] = member
+        if member.session in self.sessions:
+            self.log.info(self.catalog.template("log-renamed"), old=event.old, new=event.new)
+        self._publish(envelope)
+
+    def _room_joined(self, envelope: Envelope) -> None:
+        event: events.RoomJoined = envelope.event  # type: ignore[assignment]
+        key = envelope.room
+        member = self.by_session.get(event.session)
+        if member is None or key is None or key in member.rooms:
+            return
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = Room(event.room, key)
+        room.members[member.session] = member
+        member.rooms[key] = room
+        door = self._local_door(member.session)
+        if door is not None:
+            door.subscribe(key, member.session)
+        self._notify(envelope, event.notice, member.session)
+        waiting = self._waiting.get(member.session)
+        if waiting is not None and key in waiting:
+            entered = waiting.pop(key)
+            if not waiting:
+                del self._waiting[member.session]
+            entered.callback(room)
+
+    def _room_left(self, envelope: Envelope) -> None:
+        event: events.RoomLeft = envelope.event  # type: ignore[assignment]
+        member = self.by_session.get(event.session)
+        room = self.rooms.get(envelope.room) if envelope.room is not None else None
+        if member is None or room is None or room.key not in member.rooms:
+            return
+        self._remove_from_room(member, room, self._local_door(member.session))
+        self._notify(envelope, event.notice, member.session)
+
+    def _remove_from_room(self, member: Member, room: Room, door: IDoor | None) -> None:
+        del member.rooms[room.key]
+        del room.members[member.session]
+        if not room.members:
+            del self.rooms[room.key]
+        if door is not None:
+            door.unsubscribe(room.key, member.session)
+
+    def _to_room(self, envelope: Envelope) -> None:
+        self._publish(envelope)
+
+    def _topic_set(self, envelope: Envelope) -> None:
+        event: events.TopicSet = envelope.event  # type: ignore[assignment]
+        room = self.rooms.get(envelope.room) if envelope.room is not None else None
+        if room is not None:
+            room.topic = event.topic
+        self._publish(envelope)
+
+    # Service
+
+    def stopService(self) -> defer.Deferred[None]:
+        """Tell every connection the server is stopping, let their output drain, close them."""
+        super().stopService()
+        self.stopping = True
+        closing = [door.shutdown(events.ShuttingDown()) for door in self.doors]
+        return defer.gatherResults(closing).addCallback(lambda _: None)

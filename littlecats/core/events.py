@@ -1,0 +1,148 @@
+"""
+What the chat core tells the doors: one frozen value per thing that happened.
+
+Events carry nicknames, room names, text and session ids, never bytes or wire syntax; each door
+renders them in its own format and language.  Every event that concerns a room names it
+(`room`, the room's display name); the others concern the whole server (`Connected`,
+`Disconnected`, `Renamed`, `ShuttingDown`) or one session (the two halves of a private
+message, because the two sides read different lines).  Membership events also carry the
+`SessionId` of the member they move, so that whoever applies them (this process's core, or
+later every node of a cluster) knows whom to subscribe or unsubscribe.  All of it is plain
+data: strings, numbers and tuples, serialisable for a bus between nodes.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+# Who hears a join or leave notice (`notice` fields): everyone in its audience, only the member
+# it is about (in an audience over --quiet-above), or nobody (landing in the lobby on connect,
+# which the seed's notice already says).
+ALL = "all"
+SELF = "self"
+NOBODY = "nobody"
+
+
+@attrs.frozen(order=True)
+class SessionId:
+    """A connection anywhere in the chat: the node it is on and its number there."""
+
+    node: str
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.node}/{self.number}"
+
+
+# The server as a whole.
+
+
+@attrs.frozen
+class Connected:
+    """C{nick} entered the chat (the seed's sentence, to everyone)."""
+
+    session: SessionId
+    nick: str
+    host: str
+    port: int
+    notice: str = ALL
+
+
+@attrs.frozen
+class Disconnected:
+    """C{nick} left the chat (the seed's sentence, to everyone)."""
+
+    session: SessionId
+    nick: str
+    reason: str = ""
+    notice: str = ALL
+
+
+@attrs.frozen
+class Renamed:
+    session: SessionId
+    old: str
+    new: str
+
+
+@attrs.frozen
+class ShuttingDown:
+    """The server is stopping; every connection is told before it is closed."""
+
+
+# One room.
+
+
+@attrs.frozen
+class RoomJoined:
+    """C{nick} entered C{room}."""
+
+    room: str
+    session: SessionId
+    nick: str
+    notice: str = ALL
+
+
+@attrs.frozen
+class RoomLeft:
+    room: str
+    session: SessionId
+    nick: str
+    notice: str = ALL
+
+
+@attrs.frozen
+class Said:
+    room: str
+    nick: str
+    text: str
+
+
+@attrs.frozen
+class Acted:
+    room: str
+    nick: str
+    text: str
+
+
+@attrs.frozen
+class TopicSet:
+    room: str
+    nick: str
+    topic: str
+
+
+# One session.
+
+
+@attrs.frozen
+class PrivateReceived:
+    """Delivered to the recipient of a private message."""
+
+    sender: str
+    text: str
+
+
+@attrs.frozen
+class PrivateSent:
+    """Delivered back to the sender of a private message."""
+
+    recipient: str
+    text: str
+
+
+ServerEvent = Connected | Disconnected | Renamed | ShuttingDown
+RoomEvent = RoomJoined | RoomLeft | Said | Acted | TopicSet
+DirectEvent = PrivateReceived | PrivateSent
+Event = ServerEvent | RoomEvent | DirectEvent
+
+
+@attrs.frozen
+class Envelope:
+    """An event on its way through the backend: to C{room} (None: the whole server), with
+    C{exclude} (if given) left out of the audience, as IRC expects for its own messages."""
+
+    event: Event
+    room: str | None = None
+    """The folded key of the room the event is for; None for the whole server."""
+    exclude: SessionId | None = None

@@ -1,0 +1,135 @@
+"""
+The telnet door's renderer and fan-out: core events become text lines (UTF-8, CRLF) in the
+server's language, rendered once per event and written through one `Fanout` to every telnet
+session subscribed to the event's room.
+
+It implements `IDoor` for the core and what a `Session` needs of its door (attach, release,
+write, notices).  No chat state lives here: membership is the core's, the door only mirrors
+it as fan-out subscriptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from zope.interface import implementer
+
+from littlecats.core import events
+from littlecats.core.events import Envelope, SessionId
+from littlecats.core.interfaces import IDoor
+from littlecats.fanout import Fanout
+from littlecats.messages import Catalog
+from littlecats.session import Session
+
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+
+@implementer(IDoor)
+class TelnetDoor:
+    """Renders core events as telnet lines and fans them out to telnet sessions."""
+
+    def __init__(self, catalog: Catalog, clock: IReactorTime) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.fanout = Fanout(clock)
+        self.sessions: dict[SessionId, Session] = {}
+        line = catalog.line
+        self._renderers: dict[type, Callable[..., bytes]] = {
+            events.Connected: lambda e: line("joined", nick=e.nick),
+            events.Disconnected: lambda e: (
+                line("left-reason", nick=e.nick, reason=e.reason)
+                if e.reason
+                else line("left", nick=e.nick)
+            ),
+            events.Renamed: lambda e: line("renamed", old=e.old, new=e.new),
+            events.RoomJoined: lambda e: line("room-joined", nick=e.nick, room=e.room),
+            events.RoomLeft: lambda e: line("room-left", nick=e.nick, room=e.room),
+            events.Said: lambda e: line("public", nick=e.nick, text=e.text),
+            events.Acted: lambda e: line("action", nick=e.nick, text=e.text),
+            events.TopicSet: lambda e: line("topic-set", nick=e.nick, room=e.room, topic=e.topic),
+            events.PrivateReceived: lambda e: line("private-from", nick=e.sender, text=e.text),
+            events.PrivateSent: lambda e: line("private-to", nick=e.recipient, text=e.text),
+            events.ShuttingDown: lambda e: line("shutting-down"),
+        }
+
+    def render(self, event: events.Event) -> bytes:
+        """The wire line for C{event}."""
+        return self._renderers[type(event)](event)
+
+    def notice(self, msgid: str, **fields: object) -> bytes:
+        """The wire line for catalog message C{msgid}."""
+        return self.catalog.line(msgid, **fields)
+
+    # What sessions ask of their door
+
+    def attach(self, session: Session) -> None:
+        """C{session} is one of this door's from now on."""
+        self.sessions[session.id] = session
+
+    def release(self, session: Session) -> None:
+        """C{session} is closing: it leaves the fan-out, and what it is owed is written now."""
+        self.fanout.remove(session.outlet)
+
+    def forget(self, session: Session) -> None:
+        """C{session}'s connection is gone."""
+        self.sessions.pop(session.id, None)
+
+    def write(self, session: Session, data: bytes) -> None:
+        """C{data} for C{session} alone, in its place among what its rooms receive."""
+        self.fanout.send(session.outlet, data)
+
+    # IDoor
+
+    def subscribe(self, room: str | None, session: SessionId) -> None:
+        local = self.sessions.get(session)
+        if local is not None:
+            self.fanout.subscribe(room, local.outlet)
+
+    def unsubscribe(self, room: str | None, session: SessionId) -> None:
+        local = self.sessions.get(session)
+        if local is not None:
+            self.fanout.unsubscribe(room, local.outlet)
+
+    def publish(self, envelope: Envelope) -> None:
+        if not self.fanout.subscribers(envelope.room):
+            return
+        excluded = self.sessions.get(envelope.exclude) if envelope.exclude is not None else None
+        self.fanout.publish(
+            envelope.room,
+            self.render(envelope.event),
+            excluded.outlet if excluded is not None else None,
+        )
+
+    def send(self, session: SessionId, event: events.Event) -> None:
+        local = self.sessions.get(session)
+        if local is not None:
+            self.fanout.send(local.outlet, self.render(event))
+
+    def shutdown(self, event: events.Event) -> defer.Deferred[None]:
+        """Tell every session, close them all, and abort those still open after a grace
+        period; fire when all are closed or aborted."""
+        payload = self.render(event)
+        closing = [session.close_with(payload) for session in list(self.sessions.values())]
+        self.fanout.flush()
+        done: defer.Deferred[None] = defer.Deferred()
+
+        def abort_stragglers() -> None:
+            for session in list(self.sessions.values()):
+                session.abort()
+            if not done.called:
+                done.callback(None)
+
+        deadline = self.clock.callLater(SHUTDOWN_GRACE_SECONDS, abort_stragglers)
+
+        def all_closed(_: object) -> None:
+            if deadline.active():
+                deadline.cancel()
+            if not done.called:
+                done.callback(None)
+
+        # Closing Deferreds only ever succeed; nothing is cancelled, so nothing is left
+        # unhandled for the connections that had to be aborted.
+        defer.DeferredList(closing, consumeErrors=True).addCallback(all_closed)
+        return done

@@ -1,0 +1,93 @@
+"""
+The telnet door's protocol: a thin adapter from a telnet or netcat byte stream to a `Session`.
+
+`ChatProtocol` frames bytes into lines with the NVT decoder (`nvt.LineDecoder`: telnet
+commands consumed and refused, every line ending, a bounded line) and hands them to its
+session; the session does everything else (admission, the input funnel, states, output,
+closing), and `littlecats.commands` gives lines their meaning.  Twisted's `LineReceiver` is not
+used: it disconnects on an over-long line, and Twisted's own telnet parser raises on an unknown
+`IAC` command (Ctrl-D sends `IAC EOF`) and costs a Python call per byte on the hot path.
+`TelnetFactory` builds protocols over one door and one command handler.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from littlecats.commands import LineCommands
+from littlecats.core.chat import ChatService
+from littlecats.doors.telnet.door import TelnetDoor
+from littlecats.doors.telnet.nvt import LineDecoder
+from littlecats.limits import Limits
+from littlecats.messages import Catalog
+from littlecats.session import Session
+
+MAX_LINE_BYTES = 2048
+
+
+class ChatProtocol(Protocol):
+    """One telnet connection."""
+
+    factory: TelnetFactory
+    session: Session | None = None
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        self.session = Session.accept(
+            factory.service,
+            factory.door,
+            factory.commands,
+            self.transport,
+            factory.limits,
+            factory.clock,
+        )
+        if self.session is None:
+            return
+        self.decoder = LineDecoder(MAX_LINE_BYTES)
+        # Nothing can be queued for a brand-new connection, so the greeting may skip the
+        # fan-out's turn: in a join storm that saves every newcomer a whole reactor turn.
+        self.session.outlet.write(factory.greeting)
+
+    def dataReceived(self, data: bytes) -> None:
+        session = self.session
+        if session is None:
+            return
+        lines, replies = self.decoder.feed(data)
+        if replies:
+            session.write(replies)
+        if lines:
+            session.receive(lines)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self.session is not None:
+            self.session.finish()
+
+
+class TelnetFactory(Factory):
+    """Builds telnet connections over one chat service, all sharing one door."""
+
+    protocol = ChatProtocol
+    noisy = False
+    log = Logger()
+
+    def __init__(
+        self,
+        service: ChatService,
+        catalog: Catalog,
+        clock: IReactorTime,
+        limits: Limits | None = None,
+    ) -> None:
+        self.service = service
+        self.catalog = catalog
+        self.clock = clock
+        self.limits = limits if limits is not None else Limits()
+        self.door = TelnetDoor(catalog, clock)
+        self.commands = LineCommands(service, MAX_LINE_BYTES)
+        self.greeting = catalog.line("greeting") + catalog.line("nick-prompt")
+        service.add_door(self.door)
+
+    def logPrefix(self) -> str:
+        return "littlecats-telnet"

@@ -112,7 +112,12 @@ class Harness:
     """
 
     def __init__(
-        self, lang: str = "pt", lobby: str = "#lobby", quiet_above: int = 0, **limits: float
+        self,
+        lang: str = "pt",
+        lobby: str = "#lobby",
+        quiet_above: int = 0,
+        backend: object = None,
+        **limits: float,
     ) -> None:
         self.clock = MemoryReactorClock()
         self.catalog = Catalog(lang)
@@ -123,7 +128,9 @@ class Harness:
             max_per_ip=self.limits.max_per_ip,
             connect_rate=self.limits.connect_rate,
         )
-        self.service = ChatService(self.catalog, limiter, quiet_above=quiet_above, lobby=lobby)
+        self.service = ChatService(
+            self.catalog, limiter, quiet_above=quiet_above, lobby=lobby, backend=backend
+        )
         self.factory = TelnetFactory(self.service, self.catalog, self.clock, self.limits)
         self.clients: list[FakeClient] = []
 

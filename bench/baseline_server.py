@@ -2,11 +2,20 @@
 The baseline for Little Cats benchmarks: the smallest bare-Twisted broadcast server that speaks
 the same wire contract (greeting, the prompt "Escolha seu apelido:", a nickname line, the join
 notice "*** O cliente NICK entrou no chat dos Little Cats." to everyone, then every line relayed
-as "<NICK> text" to everyone, the sender included; UTF-8, CRLF).  Each broadcast is encoded once
-and the same bytes are written to every transport.  It deliberately has none of the server's
-features (no NVT/telnet handling, no sanitising, no flood control, no send-queue bound, no leave
-notices): it measures what plain Twisted costs, so `bench/run.py` can report Little Cats as a
-ratio against it.  Run: `python bench/baseline_server.py --port 0` (prints the port).
+as "<NICK> text" to everyone in the sender's room, the sender included; UTF-8, CRLF).
+
+Rooms, as on littlecats's telnet door: everyone starts in the lobby (`#lobby`); `/join #name`
+moves a client to room #name (created on first use, forgotten when empty; names compared
+without regard to ASCII case), one room at a time, and tells the room's members, the mover
+included, "*** NICK entrou na sala #name." (that is the line a load generator waits for).
+Nothing else is a command.
+
+Each broadcast is encoded once and the same bytes are written to every member of the room,
+one `transport.write` per member per message (no coalescing).  It deliberately has none of
+the server's features (no NVT/telnet handling, no sanitising, no flood control, no send-queue
+bound, no leave notices, no names list, no other commands): it measures what plain Twisted
+costs, so `bench/run.py` can report Little Cats as a ratio against it.
+Run: `python bench/baseline_server.py --port 0` (prints the port).
 """
 
 from __future__ import annotations
@@ -19,14 +28,16 @@ from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineReceiver
 
 GREETING = b"*** Bem-vindo ao chat dos Little Cats!\r\nEscolha seu apelido:\r\n"
+LOBBY = b"#lobby"
 
 
 class Chatter(LineReceiver):
-    """One connection: the first line is the nickname, every later line is chat."""
+    """One connection: the first line is the nickname, every later line is chat or /join."""
 
     delimiter = b"\n"  # CRLF or a bare LF; the CR is stripped below
     MAX_LENGTH = 16384
     nick: bytes | None = None
+    room: bytes = LOBBY.lower()
 
     def connectionMade(self) -> None:
         self.transport.write(GREETING)
@@ -35,6 +46,7 @@ class Chatter(LineReceiver):
         self.factory.members.discard(self)
         if self.nick is not None:
             self.factory.nicks.discard(self.nick)
+            self.factory.leave(self)
 
     def lineReceived(self, line: bytes) -> None:
         line = line.rstrip(b"\r")
@@ -46,9 +58,22 @@ class Chatter(LineReceiver):
             self.nick = nick
             self.factory.nicks.add(nick)
             self.factory.members.add(self)
-            self.factory.broadcast(b"*** O cliente %s entrou no chat dos Little Cats.\r\n" % nick)
+            self.factory.enter(self, LOBBY)
+            self.factory.broadcast(
+                self.factory.members, b"*** O cliente %s entrou no chat dos Little Cats.\r\n" % nick
+            )
+        elif line.startswith(b"/join "):
+            name = line[6:].strip()
+            if not name.startswith(b"#") or len(name) < 2 or b" " in name:
+                self.transport.write(b"!!! Uso: /join #sala\r\n")
+                return
+            self.factory.leave(self)
+            room = self.factory.enter(self, name)
+            self.factory.broadcast(room, b"*** %s entrou na sala %s.\r\n" % (self.nick, name))
         elif line:
-            self.factory.broadcast(b"<%s> %s\r\n" % (self.nick, line))
+            self.factory.broadcast(
+                self.factory.rooms[self.room], b"<%s> %s\r\n" % (self.nick, line)
+            )
 
 
 class ChatFactory(Factory):
@@ -58,9 +83,23 @@ class ChatFactory(Factory):
     def __init__(self) -> None:
         self.members: set[Chatter] = set()
         self.nicks: set[bytes] = set()
+        self.rooms: dict[bytes, set[Chatter]] = {}
 
-    def broadcast(self, payload: bytes) -> None:
-        for member in self.members:
+    def enter(self, member: Chatter, name: bytes) -> set[Chatter]:
+        member.room = name.lower()
+        room = self.rooms.setdefault(member.room, set())
+        room.add(member)
+        return room
+
+    def leave(self, member: Chatter) -> None:
+        room = self.rooms.get(member.room)
+        if room is not None:
+            room.discard(member)
+            if not room:
+                del self.rooms[member.room]
+
+    def broadcast(self, audience: set[Chatter], payload: bytes) -> None:
+        for member in audience:
             member.transport.write(payload)
 
 

@@ -54,10 +54,15 @@ def twistd() -> str:
     return found
 
 
-def littlecats_cmd(port: int, limits: list[str]) -> list[str]:
-    """The command line of a foreground `twistd littlecats` on 127.0.0.1:C{port}."""
+def littlecats_cmd(port: int, limits: list[str], twistd_path: str | None = None) -> list[str]:
+    """The command line of a foreground `twistd littlecats` on 127.0.0.1:C{port}.
+
+    C{twistd_path} picks another tree's twistd (run.py's littlecats-before: an older checkout
+    with its own venv); by default the one next to the running interpreter.
+    """
     return [
-        twistd(), "-n", "--pidfile=", "--logfile=-",  # never /dev/null: twistd rotates it
+        # --logfile=-, never /dev/null: twistd rotates it
+        twistd_path or twistd(), "-n", "--pidfile=", "--logfile=-",
         "littlecats", "--listen", f"tcp:{port}:interface={HOST}", *limits,
     ]  # fmt: skip
 
@@ -90,12 +95,21 @@ def pinned(cmd: list[str], cpu: int | None) -> list[str]:
 
 
 class Server:
-    """A server under test: started fresh, in its own process group, killed by L{stop}."""
+    """A server under test: started fresh, in its own process group, killed by L{stop}.
 
-    def __init__(self, name: str, cmd: list[str], port: int, cpu: int | None = 1) -> None:
+    Its stdout and stderr (twistd's log, with --logfile=-) go to one temporary file that
+    lives as long as this object: L{stderr} and L{log} read it back.  It runs in C{cwd}
+    (default: the repository root); an older tree's server must run in that tree, so that
+    nothing of this one is importable from its working directory.
+    """
+
+    def __init__(
+        self, name: str, cmd: list[str], port: int, cpu: int | None = 1, cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.port = port
         self.cmd = pinned(cmd, cpu)
+        self.cwd = cwd or ROOT
         self.proc: subprocess.Popen[bytes] | None = None
         # Lives as long as the server (a file, not a pipe, so a chatty server never blocks).
         self._err = tempfile.TemporaryFile()  # noqa: SIM115
@@ -110,11 +124,11 @@ class Server:
         self.proc = subprocess.Popen(
             self.cmd,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=self._err,
             stderr=self._err,
             start_new_session=True,
             preexec_fn=raise_nofile,
-            cwd=ROOT,
+            cwd=self.cwd,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -149,9 +163,13 @@ class Server:
                 proc.wait(wait)
 
     def stderr(self) -> str:
-        """The last 2000 characters the server wrote to stderr."""
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace")[-2000:]
+        """The last 2000 characters the server wrote to stdout or stderr."""
+        return self.log()[-2000:]
+
+    def log(self, limit: int = 64 << 20) -> str:
+        """Everything (up to C{limit} bytes) the server wrote to stdout and stderr."""
+        # pread: the server shares this file's offset, so seeking here would move its writes.
+        return os.pread(self._err.fileno(), limit, 0).decode(errors="replace")
 
     def rss_kb(self) -> int:
         return rss_kb(self.pid)

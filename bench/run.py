@@ -1,8 +1,9 @@
 """
 Side-by-side benchmark of `twistd littlecats` against the bare-Twisted baseline
-(`bench/baseline_server.py`) and, when it is installed, ngIRCd (`apt-get install ngircd`; only
-in the fixed and saturation scenarios, driven with lcbench --proto irc), driven by the C load
-generator lcbench.
+(`bench/baseline_server.py`), when it is installed ngIRCd (`apt-get install ngircd`; only
+in the fixed, saturation and rooms scenarios, driven with lcbench --proto irc) and, on request,
+an older littlecats (`--before-tree DIR`: the server "littlecats-before", that checkout's own
+venv's twistd; every scenario but rooms), driven by the C load generator lcbench.
 
 It builds lcbench from ../shared/bench/lcbench.c (or --lcbench PATH, a source file or a built
 binary) into bench/lcbench, then for every case of every chosen scenario starts each server
@@ -11,20 +12,25 @@ CPU 0, and kills the server.  Scenarios: saturation (1000 members, 10 senders, o
 the highest deliveries/s with p99 <= 250 ms, nothing lost or reordered), fixed (100 members,
 10 senders x 50 msg/s: p50/p99), joinstorm (2000 and 5000 clients: time until every join
 notice arrived), memory (10000 idle joined clients: RSS per connection, time to join), scaling
-(room sizes 10..5000: deliveries/s and p99).  --quick shrinks every scenario to a smoke test.
+(room sizes 10..5000: deliveries/s and p99), rooms (1000 clients in 100 rooms of 10, one
+sender per room, open-loop ramp).  --quick shrinks every scenario to a smoke test.
 The machine is shared and noisy, so only the ratio littlecats/baseline of one run means much;
 it prints a table with those ratios, the generator's CPU% (>= 90% flags a lower bound) and the
 CPU steal, and saves the raw lcbench JSON under bench/results/.  Loopback only; every lcbench
 run is bounded by --max-runtime and a subprocess timeout.  After the fixed scenario it prints
-the latency goal check: littlecats p50 <= 2 ms and p99 <= 1.5 x ngircd's p99 of the same run.
+the latency goal check: littlecats p50 <= 2 ms and p99 <= 1.5 x ngircd's p99 of the same run;
+after rooms, littlecats >= 3 x the baseline; with littlecats-before, that saturation, joinstorm
+and memory are within 10 % of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -50,13 +56,22 @@ from common import (
     steal_snapshot,
 )
 
-SERVERS = ("littlecats", "baseline", "ngircd")
-SHORT = {"littlecats": "lc", "baseline": "bl", "ngircd": "ng"}
-# ngircd speaks IRC, so only the scenarios whose figures compare across protocols run it.
-NGIRCD_SCENARIOS = ("fixed", "saturation")
+SERVERS = ("littlecats", "littlecats-before", "baseline", "ngircd")
+SHORT = {"littlecats": "lc", "littlecats-before": "lb", "baseline": "bl", "ngircd": "ng"}
+SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling", "rooms")
+# ngircd speaks IRC, so only the scenarios whose figures compare across protocols run it; the
+# littlecats before rooms (--before-tree) has no /join, so it runs everything but rooms.
+ONLY_IN = {
+    "ngircd": ("fixed", "saturation", "rooms"),
+    "littlecats-before": tuple(s for s in SCENARIOS if s != "rooms"),
+}
 # Goal 2 (latency at moderate load), checked on the fixed scenario.
 GOAL_P50_MS, GOAL_P99_VS_NGIRCD = 2.0, 1.5
-SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling")
+# The rooms issue: many small rooms at >= 3 x the baseline; the single-room figures within
+# 10 % of the littlecats before rooms.
+GOAL_ROOMS_VS_BASELINE, GOAL_VS_BEFORE = 3.0, 0.10
+BEFORE_SCENARIOS = ("saturation", "joinstorm", "memory")
+ROOMS_LC_JOIN = "/join #bench%d"
 GEN_CPU, SERVER_CPU = 0, 1
 SATURATED_GEN_PCT = 90.0
 
@@ -128,6 +143,18 @@ def cases(scenario: str, quick: bool) -> list[dict]:
                            "--warmup", "0.5", "--drain", "4"])
             )  # fmt: skip
         return out
+    if scenario == "rooms":
+        # Client i is in room i % K (lcbench --rooms); littlecats and the baseline clients send
+        # --lc-join once their nick is accepted, IRC clients JOIN #bench<r>.
+        n, k = (200, 20) if quick else (1000, 100)
+        ramp = ["--ramp", "4:2:4096"]
+        ramp += ["--ramp-refine", "1" if quick else "2"]
+        timing = ["--duration", "1" if quick else "2", "--warmup", "0.3" if quick else "0.5"]
+        return [
+            dict(label=f"rooms {k}x{n // k} members", clients=n, metric="sat",
+                 args=["--senders", str(k), "--rooms", str(k), "--lc-join", ROOMS_LC_JOIN,
+                       *ramp, *timing, "--drain", "4"])
+        ]  # fmt: skip
     raise ValueError(scenario)
 
 
@@ -198,6 +225,11 @@ def summarise(case: dict, r: dict) -> dict:
         lat = traffic.get("latency_ms", {})
         out["p50_ms"], out["p99_ms"] = lat.get("p50"), lat.get("p99")
         out["deliveries_per_s"] = traffic.get("deliveries_per_s")
+        # The server's own CPU use in the measurement: CPU 1 is shared with whatever else runs
+        # on the machine (other people's tests: not steal, so steal% does not show it).
+        out["srv_pct"] = traffic.get("srv_cpu_pct")
+        if out["srv_pct"] and out["deliveries_per_s"]:
+            out["per_cpu_s"] = out["deliveries_per_s"] / (out["srv_pct"] / 100)
         if metric == "sat":
             # A ramp reports its best passing step; losses in the steps beyond it (where the
             # generator could no longer read, and the server dropped it as a slow reader, by
@@ -224,12 +256,14 @@ def summarise(case: dict, r: dict) -> dict:
     elif metric == "storm":
         out["gen_pct"] = whole_gen
         out["steal_pct"] = max(join.get("steal_pct", [0.0]) or [0.0])
+        out["srv_pct"] = join.get("srv_cpu_pct")
         out["all_notices_s"] = join.get("all_notices_s")
         out["all_joined_s"] = join.get("all_joined_s")
         _note_incomplete(out, join, case)
     elif metric == "mem":
         out["gen_pct"] = join.get("gen_cpu_pct", 0.0)
         out["steal_pct"] = max(join.get("steal_pct", [0.0]) or [0.0])
+        out["srv_pct"] = join.get("srv_cpu_pct")
         server = r.get("server", {})
         joined = join.get("joined") or 0
         idle = r["outer"]["idle_rss_kb"]
@@ -248,7 +282,11 @@ def summarise(case: dict, r: dict) -> dict:
 
 # Which figures each kind of case shows, and whether higher is better.
 FIGURES = {
-    "sat": [("deliveries/s", "deliveries_per_s", "higher"), ("p99 ms", "p99_ms", "lower")],
+    "sat": [
+        ("deliveries/s", "deliveries_per_s", "higher"),
+        ("p99 ms", "p99_ms", "lower"),
+        ("deliveries/CPU-s", "per_cpu_s", "higher"),
+    ],
     "lat": [("p50 ms", "p50_ms", "lower"), ("p99 ms", "p99_ms", "lower")],
     "storm": [
         ("all notices s", "all_notices_s", "lower"),
@@ -264,26 +302,52 @@ FIGURES = {
 }
 
 
-def code_version() -> str:
-    """The commit of the server code under test, with '+dirty' if littlecats/ has edits."""
+def code_version(root: Path = ROOT) -> str:
+    """The commit of the server code under C{root}, with '+dirty.HASH' if littlecats/ has edits.
+
+    HASH (8 hex digits) is of the edits themselves (the diff against HEAD and the content of
+    untracked files), so a tree edited again between two runs shows a different version.
+    """
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, timeout=10, check=False
+        ).stdout
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            timeout=10, check=False,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "littlecats", "twisted"], cwd=ROOT,
-            capture_output=True, text=True, timeout=10, check=False,
-        ).stdout.strip()  # fmt: skip
+        head = git("rev-parse", "--short", "HEAD").decode().strip()
+        paths = ("--", "littlecats", "twisted")
+        dirty = git("status", "--porcelain", *paths).strip()
+        if not dirty:
+            return head or "unknown"
+        digest = hashlib.sha1(git("diff", "HEAD", *paths))
+        for name in sorted(git("ls-files", "--others", "--exclude-standard", *paths).split()):
+            with contextlib.suppress(OSError):
+                digest.update(name + b"\0" + (root / name.decode()).read_bytes())
     except OSError:
         return "unknown"
-    return f"{head or 'unknown'}{'+dirty' if dirty else ''}"
+    return f"{head or 'unknown'}+dirty.{digest.hexdigest()[:8]}"
 
 
-def server_cmd(name: str, port: int, stack: contextlib.ExitStack) -> list[str]:
+def before_twistd(tree: Path) -> Path:
+    """The twistd of the older checkout C{tree} (its own venv), or exit saying how to make one."""
+    binary = tree / ".venv" / "bin" / "twistd"
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(
+            f"littlecats-before: no {binary}. Make the old tree with e.g.\n"
+            f"  git worktree add {tree} COMMIT && python3 -m venv {tree}/.venv && "
+            f"{tree}/.venv/bin/pip install -q -e {tree}"
+        )
+    return binary
+
+
+def server_cmd(name: str, port: int, stack: contextlib.ExitStack, before: Path | None) -> list[str]:
     """The command line of server C{name} on C{port}; ngircd's config lives as long as C{stack}."""
     if name == "littlecats":
         return littlecats_cmd(port, PERF_LIMITS)
+    if name == "littlecats-before":
+        assert before is not None
+        return littlecats_cmd(port, PERF_LIMITS, str(before_twistd(before)))
     if name == "baseline":
         return baseline_cmd(port)
     binary = ngircd.find_ngircd()
@@ -293,19 +357,44 @@ def server_cmd(name: str, port: int, stack: contextlib.ExitStack) -> list[str]:
     return ngircd.ngircd_cmd(binary, ngircd.write_config(tmp, HOST, port))
 
 
-def run_case(binary: Path, name: str, case: dict, max_runtime: float, record: dict) -> dict:
+# Lines of a server's log that say something went wrong (twistd: "[namespace#critical]",
+# "[...#error]", tracebacks; ngircd/baseline: tracebacks and "Unhandled").
+PROBLEM = re.compile(r"#critical\]|#error\]|Traceback|Unhandled", re.IGNORECASE)
+
+
+def log_problems(log: str) -> dict:
+    """How many lines of C{log} look like errors, and an excerpt around the first one."""
+    lines = log.splitlines()
+    hits = [i for i, line in enumerate(lines) if PROBLEM.search(line)]
+    if not hits:
+        return {"count": 0}
+    first = hits[0]
+    return {"count": len(hits), "first": "\n".join(lines[max(0, first - 2) : first + 25])[:3000]}
+
+
+def run_case(
+    binary: Path, name: str, case: dict, max_runtime: float, record: dict, before: Path | None
+) -> dict:
     """Start C{name} fresh, run C{case} against it, stop it; record and return the summary."""
     port = free_port()
-    version = code_version()
+    version = code_version(before) if name == "littlecats-before" and before else code_version()
     print(f"== {case['label']} / {name} (code {version})", flush=True)
     with contextlib.ExitStack() as stack:
-        server = Server(name, server_cmd(name, port, stack), port, cpu=SERVER_CPU)
+        cwd = before if name == "littlecats-before" else None
+        server = Server(name, server_cmd(name, port, stack, before), port, cpu=SERVER_CPU, cwd=cwd)
         try:
             server.start()
             raw = run_lcbench(binary, server, case, max_runtime)
         finally:
             server.stop()
+        log = server.log()
+    problems = log_problems(log)
+    raw["outer"]["log_problems"] = problems
+    raw["outer"]["log_tail"] = log[-3000:]
     summary = summarise(case, raw)
+    if problems["count"]:
+        summary["notes"].append(f"server log: {problems['count']} error lines (see raw JSON)")
+        print(f"   server log, first error:\n{problems['first']}", flush=True)
     summary["code"] = version
     record["runs"].append({"case": case, "summary": summary, "lcbench": raw})
     shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}
@@ -362,6 +451,50 @@ def goal_check(case: dict, figures: dict[str, dict], ngircd_note: str) -> list[s
     return lines
 
 
+def rooms_goal_check(case: dict, figures: dict[str, dict]) -> list[str]:
+    """The rooms issue's goal: littlecats >= 3 x the baseline's deliveries/s, many small rooms."""
+    lc, bl = figures.get("littlecats"), figures.get("baseline")
+    lines = [f"goal check ({case['label']}: littlecats deliveries/s >= "
+             f"{GOAL_ROOMS_VS_BASELINE:g} x baseline):"]  # fmt: skip
+    a = (lc or {}).get("deliveries_per_s")
+    b = (bl or {}).get("deliveries_per_s")
+    if not a or not b:
+        return [*lines, "  littlecats or baseline did not run or gave no figure: no check"]
+    verdict = "PASS" if a >= GOAL_ROOMS_VS_BASELINE * b else "FAIL"
+    lines.append(
+        f"  littlecats {a:,.0f} >= {GOAL_ROOMS_VS_BASELINE:g} x baseline {b:,.0f} = "
+        f"{GOAL_ROOMS_VS_BASELINE * b:,.0f}: {verdict}  (ratio lc/bl {a / b:.2f})"
+    )
+    for name, fig in (("littlecats", lc), ("baseline", bl)):
+        bad = [n for n in (fig or {}).get("notes", []) if not n.startswith("best of")]
+        if bad:
+            lines.append(f"  NOTE {name}: {'; '.join(bad)}")
+    return lines
+
+
+def before_check(case: dict, figures: dict[str, dict]) -> list[str]:
+    """littlecats within 10 % of littlecats-before on every figure of C{case} (worse side only)."""
+    lc, lb = figures.get("littlecats"), figures.get("littlecats-before")
+    if not lc or not lb:
+        return []
+    lines = []
+    for title, key, better in FIGURES[case["metric"]]:
+        a, b = lc.get(key), lb.get(key)
+        if key == "p99_ms" or not a or not b:
+            continue  # a ramp's p99 belongs to its best step, at a different load per server
+        r = a / b
+        ok = r >= 1 - GOAL_VS_BEFORE if better == "higher" else r <= 1 + GOAL_VS_BEFORE
+        lines.append(
+            f"  {case['label']}: {title}: littlecats {fmt(a)} vs before {fmt(b)}: "
+            f"ratio {r:.2f} ({better} is better): {'PASS' if ok else 'FAIL'}"
+        )
+    for name, fig in (("littlecats", lc), ("littlecats-before", lb)):
+        bad = [n for n in fig.get("notes", []) if not n.startswith("best of")]
+        if bad:
+            lines.append(f"    NOTE {name}: {'; '.join(bad)}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -372,7 +505,13 @@ def main() -> None:
     parser.add_argument("--lcbench", help="lcbench.c to build, or an lcbench binary")
     parser.add_argument(
         "--server", action="append", choices=SERVERS,
-        help="only this server (default: littlecats, baseline, and ngircd if installed)",
+        help="only this server (default: littlecats, baseline, ngircd if installed, and "
+        "littlecats-before with --before-tree)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--before-tree", type=Path,
+        help="an older littlecats checkout with its own .venv (e.g. `git worktree add "
+        "/tmp/lc-baseline b767424`): runs as the server littlecats-before",
     )  # fmt: skip
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each case K times per server, keep the best"
@@ -382,10 +521,18 @@ def main() -> None:
 
     binary = build_lcbench(args.lcbench)
     scenarios = args.scenario or list(SCENARIOS)
-    servers = args.server or list(SERVERS)
+    servers = args.server or [n for n in SERVERS if n != "littlecats-before" or args.before_tree]
+    before = args.before_tree.resolve() if args.before_tree else None
+    if "littlecats-before" in servers:
+        if before is None:
+            raise SystemExit("--server littlecats-before needs --before-tree DIR")
+        print(f"littlecats-before: {before_twistd(before)} (code {code_version(before)})")
+        if not any(s in ONLY_IN["littlecats-before"] for s in scenarios):
+            servers.remove("littlecats-before")
+            print("littlecats-before has no /join: it does not run the rooms scenario")
     ngircd_binary = ngircd.find_ngircd()
     ngircd_note = ""
-    if "ngircd" in servers and any(s in NGIRCD_SCENARIOS for s in scenarios):
+    if "ngircd" in servers and any(s in ONLY_IN["ngircd"] for s in scenarios):
         if ngircd_binary is None:
             if args.server:
                 raise SystemExit(ngircd.missing_message())
@@ -397,7 +544,7 @@ def main() -> None:
     elif "ngircd" in servers:
         servers.remove("ngircd")
         if args.server:
-            print(f"ngircd only runs in: {', '.join(NGIRCD_SCENARIOS)}", flush=True)
+            print(f"ngircd only runs in: {', '.join(ONLY_IN['ngircd'])}", flush=True)
     if not servers:
         raise SystemExit("no server to run")
     results_dir = BENCH / "results"
@@ -407,38 +554,39 @@ def main() -> None:
     out_path = results_dir / f"run-{stamp}{'-quick' if args.quick else ''}.json"
     record: dict = {
         "code": code_version(),
+        "before": {"tree": str(before), "code": code_version(before)} if before else None,
         "ngircd": ngircd.version(ngircd_binary) if "ngircd" in servers and ngircd_binary else None,
         "started": stamp,
         "quick": args.quick,
         "argv": sys.argv,
         "runs": [],
     }
-    # Table columns: littlecats and baseline always, ngircd when it runs.
-    columns = ["littlecats", "baseline", *(["ngircd"] if "ngircd" in servers else [])]
+    # Table columns: every server that runs, and littlecats's ratio to each of the others.
+    columns = [n for n in SERVERS if n in servers]
+    others = [n for n in columns if n != "littlecats"] if "littlecats" in columns else []
     shorts = "/".join(SHORT[n] for n in columns)
-    rows, goal_lines = [], []
+    rows, goal_lines, before_lines = [], [], []
     for scenario in scenarios:
         for case in cases(scenario, args.quick):
-            here = [n for n in servers if n != "ngircd" or scenario in NGIRCD_SCENARIOS]
+            here = [n for n in servers if scenario in ONLY_IN.get(n, SCENARIOS)]
             tries: dict[str, list[dict]] = {name: [] for name in here}
             for attempt in range(args.repeat):
                 for name in here if attempt % 2 == 0 else here[::-1]:
-                    summary = run_case(binary, name, case, args.max_runtime, record)
+                    summary = run_case(binary, name, case, args.max_runtime, record, before)
                     tries[name].append(summary)
                     out_path.write_text(json.dumps(record, indent=1))
             figures = {name: best(case, runs) for name, runs in tries.items()}
-            lc, bl = figures.get("littlecats", {}), figures.get("baseline", {})
-            ng = figures.get("ngircd", {})
+            lc = figures.get("littlecats", {})
             for title, key, better in FIGURES[case["metric"]]:
                 row = [f"{case['label']}: {title}",
                        *(fmt(figures.get(n, {}).get(key)) for n in columns),
-                       ratio(lc.get(key), bl.get(key))]  # fmt: skip
-                if "ngircd" in columns:
-                    row.append(ratio(lc.get(key), ng.get(key)))
+                       *(ratio(lc.get(key), figures.get(n, {}).get(key))
+                         for n in others)]  # fmt: skip
                 row += [
                     better,
                     "/".join(fmt(figures.get(n, {}).get("gen_pct")) for n in columns),
                     "/".join(fmt(figures.get(n, {}).get("steal_pct")) for n in columns),
+                    "/".join(fmt(figures.get(n, {}).get("srv_pct")) for n in columns),
                     " | ".join(
                         f"{n}: {'; '.join(s['notes'])}" for n, s in figures.items() if s["notes"]
                     ) if key == FIGURES[case["metric"]][0][1] else "",
@@ -446,19 +594,34 @@ def main() -> None:
                 rows.append(row)
             if scenario == "fixed":
                 goal_lines += goal_check(case, figures, ngircd_note)
+            if scenario == "rooms":
+                goal_lines += rooms_goal_check(case, figures)
+            if scenario in BEFORE_SCENARIOS:
+                before_lines += before_check(case, figures)
     print()
     print_table(
-        ["case: figure", *columns, "ratio lc/bl",
-         *(["ratio lc/ng"] if "ngircd" in columns else []), "better",
-         f"gen CPU% {shorts}", f"steal% {shorts}", "notes"],
+        ["case: figure", *columns, *(f"ratio lc/{SHORT[n]}" for n in others), "better",
+         f"gen CPU% {shorts}", f"steal% {shorts}", f"srv CPU% {shorts}", "notes"],
         rows,
     )  # fmt: skip
-    if goal_lines:
-        print()
-        print("\n".join(goal_lines))
-        if args.quick:
-            print("  (--quick: 3 s of measurement, indicative only)")
-    versions = sorted({run["summary"]["code"] for run in record["runs"]})
+    if before_lines:
+        before_lines.insert(
+            0, f"goal check (littlecats within {GOAL_VS_BEFORE:.0%} of littlecats-before, "
+            "on its worse side):"
+        )  # fmt: skip
+    for lines in (goal_lines, before_lines):
+        if lines:
+            print()
+            print("\n".join(lines))
+            if args.quick:
+                print("  (--quick: short measurements, indicative only)")
+    versions = sorted(
+        {
+            r["summary"]["code"]
+            for r in record["runs"]
+            if r["lcbench"]["outer"]["server"] != "littlecats-before"
+        }
+    )
     print(
         f"\ncode under test: {', '.join(versions)}"
         + (
@@ -467,6 +630,8 @@ def main() -> None:
             else ""
         )
     )
+    if record["before"]:
+        print(f"littlecats-before: {record['before']['tree']} (code {record['before']['code']})")
     if record["ngircd"]:
         print(f"ngircd: {record['ngircd']}")
     print(f"raw JSON: {out_path.relative_to(ROOT)}")

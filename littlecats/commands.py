@@ -79,7 +79,7 @@ class LineCommands:
     def nickname(self, session: Session, line: str) -> defer.Deferred[object]:
         def joined(member: Member) -> None:
             session.joined(member)
-            lobby = member.rooms.get(self.chat.lobby_key)
+            lobby = member.room(self.chat.lobby_key)
             if lobby is not None and lobby.topic:
                 session.notice("topic", room=lobby.name, topic=lobby.topic)
 
@@ -117,7 +117,9 @@ class LineCommands:
 
     def current_room(self, member: Member) -> Room:
         """The one room a member of a line-based door is in: the last it entered."""
-        return next(reversed(member.rooms.values()))
+        room = member.last_room()
+        assert room is not None, "a member of a line-based door is always in a room"
+        return room
 
     def cmd_msg(
         self, session: Session, member: Member, argument: str

@@ -12,15 +12,18 @@ turn, `flush` computes what every outlet is owed and only then writes, once per 
 - any other outlet gets a merge, by sequence number, of its channels' payloads (less those
   that exclude it, and those published before it subscribed) and its own direct lines.
 
-Computing everything before the first write keeps a turn correct when a write drops a
-connection (or a kick closes one) in its middle.  An outlet that unsubscribes in the middle of
-a turn keeps what it was owed so far as direct lines, in their place.  The cost of a payload
-is O(1) when it is published and O(audience) once per turn, however many the turn held.
+Taking the turn's payloads out of the channels before the first write keeps a turn correct
+when a write drops a connection (or a kick closes one) in its middle; each outlet's bytes are
+then made just before its write, so a big turn never holds every outlet's copy at once.  An
+outlet that unsubscribes in the middle of a turn keeps what it was owed so far as direct
+lines, in their place.  The cost of a payload is O(1) when it is published and O(audience)
+once per turn, however many the turn held; a subscriber that is late in the turn, or left out
+of one of its payloads, costs its own merge, and the others still share.
 
 Each connection's `Outlet` honours its transport's producer signals: while the transport says
 its buffer is full, output is held in the outlet, up to `max_held` bytes; past that the outlet
-overflows and its owner is told through `drop` (a slow reader is dropped, never allowed to
-grow memory).
+overflows and its owner's `drop` is called (a slow reader is dropped, never allowed to grow
+memory).
 
 On a plain TCP transport whose own buffer is empty, an outlet sends straight on the socket and
 hands only what the kernel did not take to `transport.write`: the profile of a 1000-member room
@@ -42,8 +45,10 @@ Payloads are opaque bytes here, channels opaque keys: no wire format, no chat ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from bisect import bisect_right
+from collections.abc import Hashable
 from operator import itemgetter
+from typing import Protocol
 
 import attrs
 from twisted.internet import tcp
@@ -76,20 +81,26 @@ def _can_send_directly(transport: ITransport) -> bool:
     )
 
 
+class _Owner(Protocol):
+    def drop(self, reason: str) -> None: ...
+
+
 @attrs.define(eq=False)
 class Outlet:
     """One connection's output: its channels, its direct lines, its held bytes."""
 
     transport: ITransport
-    drop: Callable[[str], None]
-    """Called once when this outlet can no longer be written to, with the reason."""
+    owner: _Owner
+    """Its C{drop(reason)} is called once when this outlet can no longer be written to."""
     max_held: int = 0
-    channels: list[Channel] = attrs.field(factory=list)
+    # A tuple, rebuilt on the rare subscription changes: smaller than a list, and memory per
+    # connection matters at 10 000 of them.  The same goes for C{held}, made when needed.
+    channels: tuple[Channel, ...] = ()
     # Lines for this connection alone, with their sequence numbers.  An empty tuple (shared)
     # until there is one, since most connections receive channel payloads only.
     direct: list[tuple[int, bytes]] | tuple[()] = ()
     paused: bool = False
-    held: list[bytes] = attrs.field(factory=list)
+    held: list[bytes] | None = None
     held_bytes: int = 0
     closed: bool = False
     direct_send: bool = attrs.field(default=False)
@@ -121,12 +132,14 @@ class Outlet:
                 data = data[sent:]
             transport.write(data)
             return
+        if self.held is None:
+            self.held = []
         self.held.append(data)
         self.held_bytes += len(data)
         if self.max_held and self.held_bytes > self.max_held:
             self.closed = True
-            self.held, self.held_bytes = [], 0
-            self.drop("sendq")
+            self.held, self.held_bytes = None, 0
+            self.owner.drop("sendq")
 
     def pause(self) -> None:
         self.paused = True
@@ -139,7 +152,7 @@ class Outlet:
         """Give everything held to the transport (resumed, or closing and about to flush)."""
         if self.held and not self.closed:
             self.transport.write(b"".join(self.held))
-        self.held, self.held_bytes = [], 0
+        self.held, self.held_bytes = None, 0
 
 
 @attrs.define(eq=False)
@@ -152,21 +165,42 @@ class Channel:
     """(sequence, payload, the outlet it excludes) for this turn."""
     late: dict[Outlet, int] | None = None
     """Outlets that subscribed this turn, with the sequence number they subscribed at."""
-    excludes: bool = False
+    excluded: set[Outlet] | None = None
+    """Outlets that some payload of this turn leaves out."""
+
+    def take(self) -> _Batch:
+        """This turn's payloads, as the flush needs them; the channel starts a new turn."""
+        batch = (self.entries, self.late, self.excluded, b"".join([e[1] for e in self.entries]))
+        self.entries, self.late, self.excluded = [], None, None
+        return batch
 
     def owed(self, outlet: Outlet) -> list[tuple[int, bytes]]:
-        """What C{outlet} is owed of this turn's payloads."""
-        start = self.late.get(outlet, 0) if self.late else 0
-        return [
-            (seq, data)
-            for seq, data, left_out in self.entries
-            if seq > start and left_out is not outlet
-        ]
+        """What C{outlet} is owed of this turn's payloads so far."""
+        return _share(outlet, self.entries, self.late, self.excluded)
 
 
-# One dirty channel as the flush sees it: its entries, its late subscribers, and its payloads
-# joined once when every subscriber gets the same.
-_Batch = tuple[list[tuple[int, bytes, Outlet | None]], dict[Outlet, int] | None, bytes | None]
+# One dirty channel as the flush sees it: its entries, its late subscribers, the outlets some
+# entry leaves out, and all its payloads joined once (what every other subscriber gets).
+_Batch = tuple[
+    list[tuple[int, bytes, "Outlet | None"]],
+    "dict[Outlet, int] | None",
+    "set[Outlet] | None",
+    bytes,
+]
+
+
+def _share(
+    outlet: Outlet,
+    entries: list[tuple[int, bytes, Outlet | None]],
+    late: dict[Outlet, int] | None,
+    excluded: set[Outlet] | None,
+) -> list[tuple[int, bytes]]:
+    """C{outlet}'s share of C{entries}: those after it subscribed, less those leaving it out."""
+    if late and outlet in late:
+        entries = entries[bisect_right(entries, late[outlet], key=_seq) :]
+    if excluded and outlet in excluded:
+        return [(seq, data) for seq, data, skip in entries if skip is not outlet]
+    return [(seq, data) for seq, data, _skip in entries]
 
 
 class Fanout:
@@ -198,7 +232,7 @@ class Fanout:
         elif outlet in channel.members:
             return
         channel.members[outlet] = None
-        outlet.channels.append(channel)
+        outlet.channels = (*outlet.channels, channel)
         if channel.entries:
             if channel.late is None:
                 channel.late = {}
@@ -215,7 +249,7 @@ class Fanout:
         if owed:
             self._direct(outlet).extend(owed)
         del channel.members[outlet]
-        outlet.channels.remove(channel)
+        outlet.channels = tuple(c for c in outlet.channels if c is not channel)
         if channel.late:
             channel.late.pop(outlet, None)
         if not channel.members and self.channels.get(channel.key) is channel:
@@ -223,7 +257,7 @@ class Fanout:
 
     def remove(self, outlet: Outlet) -> None:
         """C{outlet} is closing: it leaves every channel, and what it is owed is written now."""
-        for channel in list(outlet.channels):
+        for channel in outlet.channels:
             self._leave(channel, outlet)
         if outlet.direct:
             outlet.write(self._merge(outlet, []))
@@ -238,7 +272,9 @@ class Fanout:
             self._dirty_channels.append(channel)
         channel.entries.append((self._seq, payload, exclude))
         if exclude is not None:
-            channel.excludes = True
+            if channel.excluded is None:
+                channel.excluded = set()
+            channel.excluded.add(exclude)
         if self._call is None:
             self._schedule()
 
@@ -267,12 +303,12 @@ class Fanout:
         started = self.clock.seconds()
         channels, self._dirty_channels = self._dirty_channels, []
         dirty, self._dirty = self._dirty, []
+        # The turn's work is taken out of the channels before the first write, so that a
+        # write that drops a connection (and whatever that publishes or unsubscribes) cannot
+        # change what this flush owes anyone; new payloads wait for the next flush.
         owed: dict[Outlet, _Batch | list[_Batch]] = {}
         for channel in channels:
-            entries, late, excludes = channel.entries, channel.late, channel.excludes
-            channel.entries, channel.late, channel.excludes = [], None, False
-            shared = None if (late or excludes) else b"".join([e[1] for e in entries])
-            batch = (entries, late, shared)
+            batch = channel.take()
             for outlet in channel.members:
                 prior = owed.get(outlet)
                 if prior is None:
@@ -284,18 +320,16 @@ class Fanout:
         for outlet in dirty:
             if outlet.direct and outlet not in owed:
                 owed[outlet] = []
-        # Everything is computed before the first write: a write may drop a connection.
-        writes = []
         for outlet, batches in owed.items():
             if type(batches) is tuple:
-                shared = batches[2]
-                if shared is not None and not outlet.direct:
-                    writes.append((outlet, shared))
+                _entries, late, excluded, shared = batches
+                if not (
+                    outlet.direct or (late and outlet in late) or (excluded and outlet in excluded)
+                ):
+                    self._write(outlet, shared)
                     continue
                 batches = [batches]
-            writes.append((outlet, self._merge(outlet, batches)))
-        for outlet, data in writes:
-            self._write(outlet, data)
+            self._write(outlet, self._merge(outlet, batches))
         ended = self.clock.seconds()
         took = ended - started
         self._quiet_until = ended + took if took > self.SLOW_FLUSH_SECONDS else 0.0
@@ -307,19 +341,17 @@ class Fanout:
             self.log.failure("write failed")
             if not outlet.closed:
                 outlet.closed = True
-                outlet.drop("write-error")
+                outlet.owner.drop("write-error")
 
     @staticmethod
     def _merge(outlet: Outlet, batches: list[_Batch]) -> bytes:
         """C{outlet}'s direct lines and its share of C{batches}, in sequence; then forget them."""
-        items: list[tuple[int, bytes]] = list(outlet.direct)
-        outlet.direct = ()
-        for entries, late, _shared in batches:
-            start = late.get(outlet, 0) if late else 0
-            items.extend(
-                (seq, data)
-                for seq, data, left_out in entries
-                if seq > start and left_out is not outlet
-            )
-        items.sort(key=_seq)
+        direct, outlet.direct = outlet.direct, ()
+        if not direct and len(batches) == 1:
+            items = _share(outlet, *batches[0][:3])  # one source, already in order
+        else:
+            items = list(direct)
+            for entries, late, excluded, _shared in batches:
+                items.extend(_share(outlet, entries, late, excluded))
+            items.sort(key=_seq)
         return b"".join([item[1] for item in items])

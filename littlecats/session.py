@@ -60,15 +60,16 @@ _ACCEPTING_INPUT = frozenset({State.NICKNAME, State.CHAT})
 
 
 class SessionDoor(Protocol):
-    """What a session needs of its door, besides L{littlecats.core.interfaces.IDoor}."""
+    """What a session needs of its door, besides L{littlecats.core.interfaces.IDoor}: the
+    settings shared by all its sessions (kept there, not per session: memory per connection
+    matters at 10 000 of them), and output."""
 
-    fanout: object
-
-    def attach(self, session: Session) -> None: ...
+    chat: ChatService
+    handler: ILineHandler
+    limits: Limits
+    clock: IReactorTime
 
     def release(self, session: Session) -> None: ...
-
-    def forget(self, session: Session) -> None: ...
 
     def write(self, session: Session, data: bytes) -> None: ...
 
@@ -118,72 +119,42 @@ class Session:
     log = Logger()
     __slots__ = (
         "_closed",
-        "_deadline",
         "_drain_call",
-        "_nick_timer",
-        "_resume_state",
+        "_timer",
         "bucket",
-        "chat",
-        "clock",
         "door",
-        "handler",
         "host",
         "id",
         "inbox",
         "inbox_bytes",
-        "limits",
         "member",
         "outlet",
         "port",
         "state",
-        "transport",
     )
 
-    def __init__(
-        self,
-        chat: ChatService,
-        door: SessionDoor,
-        handler: ILineHandler,
-        transport: ITransport,
-        host: str,
-        port: int,
-        limits: Limits,
-        clock: IReactorTime,
-    ) -> None:
-        self.chat = chat
+    def __init__(self, door: SessionDoor, transport: ITransport, host: str, port: int) -> None:
         self.door = door
-        self.handler = handler
-        self.transport = transport
         self.host = host
         self.port = port
-        self.limits = limits
-        self.clock = clock
-        self.id: SessionId = chat.new_session_id()
+        self.id: SessionId = door.chat.new_session_id()
         self.state = State.CONNECTING
         self.member: Member | None = None
-        self.outlet = Outlet(transport, self.drop, limits.max_sendq)
+        self.outlet = Outlet(transport, self, door.limits.max_sendq)
         # Lines beyond the flood bucket, or arriving while the session waits, wait in the
         # inbox (created only then: memory per idle connection matters at 10 000 users).
         self.inbox: deque[bytes | None] | None = None
         self.inbox_bytes = 0
         self.bucket: TokenBucket | None = None
-        self._nick_timer: IDelayedCall | None = None
+        # The nickname timeout while choosing one, then the closing deadline: never both.
+        self._timer: IDelayedCall | None = None
         self._drain_call: IDelayedCall | None = None
-        self._deadline: IDelayedCall | None = None
         self._closed: defer.Deferred[None] | None = None
-        self._resume_state = State.CHAT
 
     @classmethod
-    def accept(
-        cls,
-        chat: ChatService,
-        door: SessionDoor,
-        handler: ILineHandler,
-        transport: ITransport,
-        limits: Limits,
-        clock: IReactorTime,
-    ) -> Session | None:
+    def accept(cls, door: SessionDoor, transport: ITransport) -> Session | None:
         """A session for a new connection, or None (after telling it why) if it is refused."""
+        chat, limits, clock = door.chat, door.limits, door.clock
         peer = transport.getPeer()
         if not isinstance(peer, IPv4Address | IPv6Address):
             cls.log.error(chat.catalog.template("log-no-address"), peer=repr(peer))
@@ -194,17 +165,38 @@ class Session:
             cls.log.info(chat.catalog.template("log-refused"), ip=peer.host, reason=refusal)
             _refuse(transport, door.notice(refusal, max=limits.max_per_ip))
             return None
-        session = cls(chat, door, handler, transport, peer.host, peer.port, limits, clock)
+        session = cls(door, transport, peer.host, peer.port)
         if limits.flood_rate:
             session.bucket = chat.flood_bucket(peer.host, limits.flood_rate, limits.flood_burst)
         transport.registerProducer(session, True)
         tune_socket(transport)
-        door.attach(session)
         chat.open(session)
         session.state = State.NICKNAME
         if limits.nick_timeout:
-            session._nick_timer = clock.callLater(limits.nick_timeout, session._nick_timed_out)
+            session._timer = clock.callLater(limits.nick_timeout, session._nick_timed_out)
         return session
+
+    # Shared settings, from the door.
+
+    @property
+    def chat(self) -> ChatService:
+        return self.door.chat
+
+    @property
+    def handler(self) -> ILineHandler:
+        return self.door.handler
+
+    @property
+    def limits(self) -> Limits:
+        return self.door.limits
+
+    @property
+    def clock(self) -> IReactorTime:
+        return self.door.clock
+
+    @property
+    def transport(self) -> ITransport:
+        return self.outlet.transport
 
     # Output: everything to this connection goes through the door's fan-out, so it stays in
     # order with what its rooms receive.
@@ -233,12 +225,12 @@ class Session:
         """The chat accepted this session as C{member}."""
         self.member = member
         self.state = State.CHAT
-        if self._nick_timer is not None:
-            self._nick_timer.cancel()
-            self._nick_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _nick_timed_out(self) -> None:
-        self._nick_timer = None
+        self._timer = None
         self.notice("err-nick-timeout", seconds=int(self.limits.nick_timeout))
         self.close()
 
@@ -300,12 +292,12 @@ class Session:
             return
         waiting = self.handler.line(self, text.clean_line(line))
         if isinstance(waiting, defer.Deferred) and not waiting.called:
-            self._resume_state, self.state = self.state, State.WAITING
+            self.state = State.WAITING
             waiting.addBoth(self._answered)
 
     def _answered(self, result: object) -> object:
-        if self.state is State.WAITING:
-            self.state = self._resume_state
+        if self.state is State.WAITING:  # the answer did not move it on (a refusal)
+            self.state = State.NICKNAME if self.member is None else State.CHAT
         if self.inbox and self._drain_call is None:
             self._drain()
         return result
@@ -323,7 +315,7 @@ class Session:
         self.door.release(self)
         self.outlet.release()
         self.transport.loseConnection()
-        self._deadline = self.clock.callLater(CLOSE_GRACE_SECONDS, self.abort)
+        self._timer = self.clock.callLater(CLOSE_GRACE_SECONDS, self.abort)
 
     def close_with(self, payload: bytes) -> defer.Deferred[None]:
         """Send C{payload}, close, and fire once the connection is gone (server shutdown)."""
@@ -335,7 +327,7 @@ class Session:
 
     def abort(self) -> None:
         """Close the connection now, dropping whatever it was still owed."""
-        self._deadline = None
+        self._timer = None
         if self.state is not State.CLOSED:
             self.transport.abortConnection()
 
@@ -363,14 +355,10 @@ class Session:
         self.state = State.CLOSED
         self.outlet.closed = True
         self._cancel_timers()
-        if self._deadline is not None and self._deadline.active():
-            self._deadline.cancel()
-        self._deadline = None
         self.inbox = None
         self.chat.closed(self)
         self.member = None
         self.door.release(self)
-        self.door.forget(self)
         self.chat.release(self.host)
         if self.bucket is not None:
             self.chat.release_flood_bucket(self.host, self.bucket)
@@ -385,10 +373,10 @@ class Session:
             self.chat.disconnect(member.session, reason)
 
     def _cancel_timers(self) -> None:
-        for call in (self._nick_timer, self._drain_call):
+        for call in (self._timer, self._drain_call):
             if call is not None and call.active():
                 call.cancel()
-        self._nick_timer = self._drain_call = None
+        self._timer = self._drain_call = None
 
 
 def _refuse(transport: ITransport, line: bytes) -> None:

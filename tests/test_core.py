@@ -140,7 +140,6 @@ class SlowClaimBackend(LocalBackend):
 # Helpers
 
 
-
 def entered(joining):
     """The room a join_room Deferred fired with (the in-process backend fires at once)."""
     results: list = []
@@ -148,6 +147,7 @@ def entered(joining):
     (room,) = results
     assert isinstance(room, Room), room
     return room
+
 
 def outcome(d: defer.Deferred) -> object:
     """The result (or Failure) a Deferred has already fired with."""
@@ -227,9 +227,9 @@ def test_doubles_honour_the_interfaces(chat):
 def test_connect_announced_to_everyone_including_newcomer(chat):
     """A newcomer's arrival is told to every member, itself included."""
     ana = chat.connect("ana")
-    assert chat.take(ana) == [events.Connected(ana.session, "ana", ana.host, ana.port)]
+    assert chat.take(ana) == [events.Connected(ana.session, "ana", "ana", ana.host, ana.port)]
     bia = chat.connect("bia")
-    expected = [events.Connected(bia.session, "bia", "127.0.0.1", bia.port)]
+    expected = [events.Connected(bia.session, "bia", "bia", "127.0.0.1", bia.port)]
     assert chat.take(ana) == expected
     assert chat.take(bia) == expected
 
@@ -342,7 +342,7 @@ def test_close_session_closes_the_local_session(chat):
     outcome(chat.service.connect(ana_session, "ana"))
     bia = chat.connect("bia")
     chat.service.close_session(ana_session.id, "kicked")
-    chat.service.close_session(SessionId("local", 999), "kicked")
+    chat.service.close_session(SessionId(0, 999), "kicked")
     assert ana_session.closes == ["kicked"]
     assert chat.service.sessions[bia.session].closes == []
 
@@ -353,7 +353,7 @@ def test_rename_is_told_to_everyone_and_frees_the_old_nickname(chat):
     bia = chat.connect("bia")
     chat.clear()
     assert outcome(chat.service.rename(ana, "Cat")) is None
-    expected = [events.Renamed(ana.session, "ana", "Cat")]
+    expected = [events.Renamed(ana.session, "ana", "Cat", "cat")]
     assert chat.take(ana) == chat.take(bia) == expected
     assert chat.service.members == {"cat": ana, "bia": bia}
     assert refusal(chat.service.rename(bia, "CAT")).msgid == "err-nick-taken"
@@ -565,7 +565,7 @@ def test_whisper_to_a_nickname_still_being_claimed_is_refused(chat):
     the arrival not yet delivered) cannot be whispered to."""
     ana = chat.connect("ana")
     chat.clear()
-    chat.service.backend.claims["zoe"] = SessionId("other-node", 7)
+    chat.service.backend.claims["zoe"] = SessionId(1, 7)
     assert refusal(chat.service.whisper(ana, "zoe", "oi")).msgid == "err-no-such-nick"
     assert chat.take(ana) == []
 
@@ -579,12 +579,14 @@ def test_quiet_above_limits_connect_and_leave_notices_by_everyone_connected():
     chat = Chat(quiet_above=2)
     ana, bia = chat.connect("ana"), chat.connect("bia")
     assert chat.take(ana) == [
-        events.Connected(ana.session, "ana", ana.host, ana.port),
-        events.Connected(bia.session, "bia", bia.host, bia.port),
+        events.Connected(ana.session, "ana", "ana", ana.host, ana.port),
+        events.Connected(bia.session, "bia", "bia", bia.host, bia.port),
     ]
     chat.clear()
     cid = chat.connect("cid")
-    assert chat.take(cid) == [events.Connected(cid.session, "cid", cid.host, cid.port, events.SELF)]
+    assert chat.take(cid) == [
+        events.Connected(cid.session, "cid", "cid", cid.host, cid.port, events.SELF)
+    ]
     assert chat.take(ana) == chat.take(bia) == []
     chat.service.disconnect(cid.session)
     assert chat.take(ana) == chat.take(bia) == []
@@ -754,7 +756,7 @@ def test_connect_waits_for_the_nickname_claim():
     member = outcome(pending)
     assert chat.service.members == {"ana": member}
     assert chat.door.take(session.id) == [
-        events.Connected(session.id, "Ana", session.host, session.port)
+        events.Connected(session.id, "Ana", "ana", session.host, session.port)
     ]
 
 

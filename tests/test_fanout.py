@@ -20,7 +20,11 @@ class Connection:
         self.writes: list[bytes] = []
         self.transport.write = self.writes.append
         self.dropped: list[str] = []
-        self.outlet = Outlet(self.transport, self.dropped.append, max_held)
+        self.outlet = Outlet(self.transport, self, max_held)
+
+    def drop(self, reason: str) -> None:
+        """The outlet's owner is told it was dropped."""
+        self.dropped.append(reason)
 
     def data(self) -> bytes:
         return b"".join(self.writes)
@@ -173,7 +177,7 @@ def test_subscribing_twice_is_subscribing_once(clock, fanout):
     clock.advance(0)
     assert c.writes == [b"1\n"]
     fanout.unsubscribe(A, c.outlet)
-    assert c.outlet.channels == [] and fanout.subscribers(A) == 0
+    assert c.outlet.channels == () and fanout.subscribers(A) == 0
     fanout.remove(c.outlet)
 
 
@@ -235,7 +239,7 @@ def test_remove_writes_what_is_owed_at_once(clock, fanout):
     fanout.send(b.outlet, b"bye\n")
     fanout.remove(b.outlet)
     assert b.writes == [b"1\n2\nbye\n"]
-    assert b.outlet.channels == []
+    assert b.outlet.channels == ()
     fanout.publish(None, b"b left\n")
     clock.advance(0)
     assert b.writes == [b"1\n2\nbye\n"]
@@ -283,7 +287,7 @@ def test_held_output_is_bounded(clock, fanout):
         fanout.publish(None, b"x" * 9 + b"\n")
         clock.advance(0)
     assert slow.dropped == ["sendq"]
-    assert slow.outlet.held == [] and slow.outlet.held_bytes == 0
+    assert not slow.outlet.held and slow.outlet.held_bytes == 0
     assert slow.data() == b""
     assert fast.data() == (b"x" * 9 + b"\n") * 20
 
@@ -351,7 +355,7 @@ def test_drop_mid_flush_leaves_everyone_else_their_bytes(clock, fanout, how):
         fanout.unsubscribe(A, crowd["unsubscribed"].outlet)
         fanout.publish(A, b"breaker left\n")
 
-    breaker.outlet.drop = drop
+    breaker.drop = drop
     if how == "write-error":
 
         def explode(data):
@@ -383,7 +387,7 @@ def test_drop_removing_someone_already_written_adds_nothing(clock, fanout):
         raise OSError("gone")
 
     breaker.transport.write = explode
-    breaker.outlet.drop = lambda reason: fanout.remove(crowd["before"].outlet)
+    breaker.drop = lambda reason: fanout.remove(crowd["before"].outlet)
     clock.advance(0)
     assert crowd["before"].writes == [_EXPECTED["before"]]
     assert crowd["late"].writes == [_EXPECTED["late"]]
@@ -456,7 +460,7 @@ class TCPConnectionDouble(tcp.Connection):
 def test_plain_tcp_connection_sends_straight_on_the_socket():
     """On a plain TCP connection with nothing buffered, output goes straight to the socket."""
     transport = TCPConnectionDouble()
-    outlet = Outlet(transport, lambda reason: None)
+    outlet = Outlet(transport, Connection())
     outlet.write(b"hi\n")
     assert transport.socket.sent == [b"hi\n"]
     assert transport.written == []
@@ -477,7 +481,7 @@ def test_direct_send_is_skipped_when_unsafe(attribute, value):
     """TLS (even started after the outlet was made), an aborting or closing connection, or
     bytes already buffered in the transport: output goes through transport.write."""
     transport = TCPConnectionDouble()
-    outlet = Outlet(transport, lambda reason: None)
+    outlet = Outlet(transport, Connection())
     setattr(transport, attribute, value)
     outlet.write(b"hi\n")
     assert transport.written == [b"hi\n"]
@@ -487,7 +491,7 @@ def test_direct_send_is_skipped_when_unsafe(attribute, value):
 def test_what_the_socket_does_not_take_goes_to_the_transport():
     """A partial send hands the rest to the transport; a send error hands it everything."""
     transport = TCPConnectionDouble()
-    outlet = Outlet(transport, lambda reason: None)
+    outlet = Outlet(transport, Connection())
     transport.socket.accept = 2
     outlet.write(b"hello\n")
     assert transport.socket.sent == [b"he"]
@@ -500,7 +504,7 @@ def test_what_the_socket_does_not_take_goes_to_the_transport():
 def test_string_transport_always_uses_write():
     """A transport that is not a Twisted TCP connection never gets the direct path."""
     transport = StringTransport()
-    outlet = Outlet(transport, lambda reason: None)
+    outlet = Outlet(transport, Connection())
     outlet.write(b"hi\n")
     assert not outlet.direct_send
     assert transport.value() == b"hi\n"

@@ -55,8 +55,31 @@ class Member:
     key: str
     host: str
     port: int
-    rooms: dict[str, Room] = attrs.field(factory=dict)
-    """The rooms it is in, by folded key, in the order it entered them."""
+    # The rooms it is in, in the order it entered them: a tuple, not a dict, because most
+    # members are in one or two rooms and memory per member matters at 10 000 of them.
+    _rooms: tuple[Room, ...] = ()
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        """The rooms it is in, by folded key, in the order it entered them."""
+        return {room.key: room for room in self._rooms}
+
+    def room(self, key: str) -> Room | None:
+        """The room C{key} if it is in it."""
+        for room in self._rooms:
+            if room.key == key:
+                return room
+        return None
+
+    def last_room(self) -> Room | None:
+        """The room it entered last."""
+        return self._rooms[-1] if self._rooms else None
+
+    def _enter(self, room: Room) -> None:
+        self._rooms = (*self._rooms, room)
+
+    def _leave(self, room: Room) -> None:
+        self._rooms = tuple(r for r in self._rooms if r is not room)
 
 
 @attrs.define(eq=False)
@@ -102,7 +125,7 @@ class ChatService(Service):
         quiet_above: int = 0,
         lobby: str = DEFAULT_LOBBY,
         backend: IBackend | None = None,
-        node: str = "local",
+        node: int = 0,
     ) -> None:
         """
         @param quiet_above: a join or leave notice whose audience (a room's members, or
@@ -205,7 +228,7 @@ class ChatService(Service):
                 self.backend.release(key, sid)
                 raise ChatError("err-nick-taken", nick=nick)
             notice = self._notice(len(self.members) + 1, events.SELF)
-            connected = events.Connected(sid, nick, session.host, session.port, notice)
+            connected = events.Connected(sid, nick, key, session.host, session.port, notice)
             landing = self._until(sid, self.lobby_key)
             self.backend.publish(Envelope(connected, None))
             landed = events.RoomJoined(self.lobby_name(), sid, nick, events.NOBODY)
@@ -252,7 +275,7 @@ class ChatService(Service):
             if current is None:
                 self.backend.release(key, sid)
                 return
-            self.backend.publish(Envelope(events.Renamed(sid, current.nick, nick), None))
+            self.backend.publish(Envelope(events.Renamed(sid, current.nick, nick, key), None))
             if key != old_key:
                 self.backend.release(old_key, sid)
 
@@ -268,7 +291,7 @@ class ChatService(Service):
         room = self.rooms.get(key)
         if room is not None:
             name = room.name
-        if key in member.rooms:
+        if member.room(key) is not None:
             raise ChatError("err-already-in-room", room=name)
         notice = self._notice(1 + (len(room.members) if room else 0), events.SELF)
         entered = self._until(member.session, key)
@@ -282,7 +305,7 @@ class ChatService(Service):
 
         @raise ChatError: the member is not in it.
         """
-        if room.key not in member.rooms:
+        if member.room(room.key) is None:
             raise ChatError("err-not-in-room", room=room.name)
         notice = self._notice(len(room.members), events.NOBODY)
         self.backend.publish(
@@ -340,7 +363,7 @@ class ChatService(Service):
         self._to_member_room(member, room, events.TopicSet(room.name, member.nick, topic))
 
     def _to_member_room(self, member: Member, room: Room, event: events.RoomEvent) -> None:
-        if room.key not in member.rooms:
+        if member.room(room.key) is None:
             raise ChatError("err-not-in-room", room=room.name)
         self.backend.publish(Envelope(event, room.key))
 
@@ -392,9 +415,7 @@ class ChatService(Service):
 
     def _connected(self, envelope: Envelope) -> None:
         event: events.Connected = envelope.event  # type: ignore[assignment]
-        member = Member(
-            event.session, event.nick, nicknames.fold(event.nick), event.host, event.port
-        )
+        member = Member(event.session, event.nick, event.key, event.host, event.port)
         self.members[member.key] = member
         self.by_session[member.session] = member
         door = self._local_door(member.session)
@@ -418,7 +439,7 @@ class ChatService(Service):
         # Whoever waited for this member to enter a room waits no more: it is gone.
         self._waiting.pop(member.session, None)
         door = self._local_door(member.session)
-        for room in list(member.rooms.values()):
+        for room in member._rooms:
             self._remove_from_room(member, room, door)
         if door is not None:
             door.unsubscribe(None, member.session)
@@ -432,7 +453,7 @@ class ChatService(Service):
             return
         if self.members.get(member.key) is member:
             del self.members[member.key]
-        member.nick, member.key = event.new, nicknames.fold(event.new)
+        member.nick, member.key = event.new, event.key
         self.members[member.key] = member
         if member.session in self.sessions:
             self.log.info(self.catalog.template("log-renamed"), old=event.old, new=event.new)
@@ -442,13 +463,13 @@ class ChatService(Service):
         event: events.RoomJoined = envelope.event  # type: ignore[assignment]
         key = envelope.room
         member = self.by_session.get(event.session)
-        if member is None or key is None or key in member.rooms:
+        if member is None or key is None or member.room(key) is not None:
             return
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(event.room, key)
         room.members[member.session] = member
-        member.rooms[key] = room
+        member._enter(room)
         door = self._local_door(member.session)
         if door is not None:
             door.subscribe(key, member.session)
@@ -464,13 +485,13 @@ class ChatService(Service):
         event: events.RoomLeft = envelope.event  # type: ignore[assignment]
         member = self.by_session.get(event.session)
         room = self.rooms.get(envelope.room) if envelope.room is not None else None
-        if member is None or room is None or room.key not in member.rooms:
+        if member is None or room is None or member.room(room.key) is None:
             return
         self._remove_from_room(member, room, self._local_door(member.session))
         self._notify(envelope, event.notice, member.session)
 
     def _remove_from_room(self, member: Member, room: Room, door: IDoor | None) -> None:
-        del member.rooms[room.key]
+        member._leave(room)
         del room.members[member.session]
         if not room.members:
             del self.rooms[room.key]

@@ -23,15 +23,33 @@ SELF = "self"
 NOBODY = "nobody"
 
 
-@attrs.frozen(order=True)
-class SessionId:
-    """A connection anywhere in the chat: the node it is on and its number there."""
+class SessionId(int):
+    """A connection anywhere in the chat: the number of the node it is on and its number
+    there, in one int (the node in the high bits).  An int, not a pair, because every registry
+    holds one per connection and memory per connection matters at 10 000 of them; it crosses a
+    bus as a plain integer."""
 
-    node: str
-    number: int
+    __slots__ = ()
+    NODE_SHIFT = 40
+
+    def __new__(cls, node: int, number: int) -> SessionId:
+        if not 0 <= number < 1 << cls.NODE_SHIFT or node < 0:
+            raise ValueError(f"bad session id {node}/{number}")
+        return super().__new__(cls, (node << cls.NODE_SHIFT) | number)
+
+    @property
+    def node(self) -> int:
+        return self >> self.NODE_SHIFT
+
+    @property
+    def number(self) -> int:
+        return self & ((1 << self.NODE_SHIFT) - 1)
 
     def __str__(self) -> str:
         return f"{self.node}/{self.number}"
+
+    def __repr__(self) -> str:
+        return f"SessionId({self.node}, {self.number})"
 
 
 # The server as a whole.
@@ -43,6 +61,9 @@ class Connected:
 
     session: SessionId
     nick: str
+    key: str
+    """The folded nickname, as claimed: every node registers the member under this key
+    (none recomputes it, so nodes can never disagree on folding)."""
     host: str
     port: int
     notice: str = ALL
@@ -63,6 +84,8 @@ class Renamed:
     session: SessionId
     old: str
     new: str
+    key: str
+    """The folded new nickname, as claimed."""
 
 
 @attrs.frozen

@@ -3,9 +3,9 @@ The telnet door's renderer and fan-out: core events become text lines (UTF-8, CR
 server's language, rendered once per event and written through one `Fanout` to every telnet
 session subscribed to the event's room.
 
-It implements `IDoor` for the core and what a `Session` needs of its door (attach, release,
-write, notices).  No chat state lives here: membership is the core's, the door only mirrors
-it as fan-out subscriptions.
+It implements `IDoor` for the core and what a `Session` needs of its door (the settings its
+sessions share, output, notices).  No chat state lives here: membership and the registry of
+sessions are the core's, the door only mirrors membership as fan-out subscriptions.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from littlecats.core import events
+from littlecats.core.chat import ChatService
 from littlecats.core.events import Envelope, SessionId
 from littlecats.core.interfaces import IDoor
 from littlecats.fanout import Fanout
+from littlecats.limits import Limits
 from littlecats.messages import Catalog
-from littlecats.session import Session
+from littlecats.session import ILineHandler, Session
 
 SHUTDOWN_GRACE_SECONDS = 3.0
 
@@ -30,11 +32,20 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 class TelnetDoor:
     """Renders core events as telnet lines and fans them out to telnet sessions."""
 
-    def __init__(self, catalog: Catalog, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        catalog: Catalog,
+        clock: IReactorTime,
+        limits: Limits,
+        handler: ILineHandler,
+    ) -> None:
+        self.chat = chat
         self.catalog = catalog
         self.clock = clock
+        self.limits = limits
+        self.handler = handler
         self.fanout = Fanout(clock)
-        self.sessions: dict[SessionId, Session] = {}
         line = catalog.line
         self._renderers: dict[type, Callable[..., bytes]] = {
             events.Connected: lambda e: line("joined", nick=e.nick),
@@ -62,19 +73,20 @@ class TelnetDoor:
         """The wire line for catalog message C{msgid}."""
         return self.catalog.line(msgid, **fields)
 
-    # What sessions ask of their door
+    @property
+    def sessions(self) -> dict[SessionId, Session]:
+        """This door's open sessions (the core keeps the registry)."""
+        return {sid: s for sid, s in self.chat.sessions.items() if s.door is self}  # type: ignore[misc]
 
-    def attach(self, session: Session) -> None:
-        """C{session} is one of this door's from now on."""
-        self.sessions[session.id] = session
+    def _local(self, session: SessionId) -> Session | None:
+        local = self.chat.sessions.get(session)
+        return local if local is not None and local.door is self else None  # type: ignore[return-value]
+
+    # What sessions ask of their door
 
     def release(self, session: Session) -> None:
         """C{session} is closing: it leaves the fan-out, and what it is owed is written now."""
         self.fanout.remove(session.outlet)
-
-    def forget(self, session: Session) -> None:
-        """C{session}'s connection is gone."""
-        self.sessions.pop(session.id, None)
 
     def write(self, session: Session, data: bytes) -> None:
         """C{data} for C{session} alone, in its place among what its rooms receive."""
@@ -83,19 +95,19 @@ class TelnetDoor:
     # IDoor
 
     def subscribe(self, room: str | None, session: SessionId) -> None:
-        local = self.sessions.get(session)
+        local = self._local(session)
         if local is not None:
             self.fanout.subscribe(room, local.outlet)
 
     def unsubscribe(self, room: str | None, session: SessionId) -> None:
-        local = self.sessions.get(session)
+        local = self._local(session)
         if local is not None:
             self.fanout.unsubscribe(room, local.outlet)
 
     def publish(self, envelope: Envelope) -> None:
         if not self.fanout.subscribers(envelope.room):
             return
-        excluded = self.sessions.get(envelope.exclude) if envelope.exclude is not None else None
+        excluded = self._local(envelope.exclude) if envelope.exclude is not None else None
         self.fanout.publish(
             envelope.room,
             self.render(envelope.event),
@@ -103,7 +115,7 @@ class TelnetDoor:
         )
 
     def send(self, session: SessionId, event: events.Event) -> None:
-        local = self.sessions.get(session)
+        local = self._local(session)
         if local is not None:
             self.fanout.send(local.outlet, self.render(event))
 

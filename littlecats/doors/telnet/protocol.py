@@ -36,14 +36,7 @@ class ChatProtocol(Protocol):
 
     def connectionMade(self) -> None:
         factory = self.factory
-        self.session = Session.accept(
-            factory.service,
-            factory.door,
-            factory.commands,
-            self.transport,
-            factory.limits,
-            factory.clock,
-        )
+        self.session = Session.accept(factory.door, self.transport)
         if self.session is None:
             return
         self.decoder = LineDecoder(MAX_LINE_BYTES)
@@ -84,8 +77,8 @@ class TelnetFactory(Factory):
         self.catalog = catalog
         self.clock = clock
         self.limits = limits if limits is not None else Limits()
-        self.door = TelnetDoor(catalog, clock)
         self.commands = LineCommands(service, MAX_LINE_BYTES)
+        self.door = TelnetDoor(service, catalog, clock, self.limits, self.commands)
         self.greeting = catalog.line("greeting") + catalog.line("nick-prompt")
         service.add_door(self.door)
 

@@ -65,10 +65,14 @@ class LineCommands:
     # ILineHandler
 
     def line(self, session: Session, line: str) -> defer.Deferred[object] | None:
+        member = session.member
+        if session.state is State.CHAT and member is not None:
+            if line and line[0] != "/":  # the common case, kept short: text for the room
+                self.chat.say(member, self.current_room(member), line)
+                return None
+            return self.chat_line(session, member, line)
         if session.state is State.NICKNAME:
             return self.nickname(session, line)
-        if session.state is State.CHAT and session.member is not None:
-            return self.chat_line(session, session.member, line)
         return None
 
     def line_too_long(self, session: Session) -> None:

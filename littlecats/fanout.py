@@ -33,12 +33,17 @@ The transport stays the owner of the connection: whether the shortcut is safe is
 every write (not TLS, started at accept or later; not aborted or closing; nothing buffered), so
 anything the transport holds goes first and any error is left for it to discover.
 
-A flush that took more than a millisecond (a big audience) is followed by a pause as long as
-itself before the next flush, so that the next one carries more.  Measured on this machine
-(bench/): 2000 / 5000 joins with every notice went from 0.85-1.04 s / 4.6-5.7 s to
-0.71-0.94 s / 3.2-4.4 s and the server's CPU at a given load in a 1000-member room halved; the
-price is latency in big rooms (a 1000-member room's p50 rises by a flush or two), while small
-rooms, whose flushes are cheap, are never delayed.
+A flush that took more than a millisecond is followed by a pause before the next, so that the
+next one carries more: the send system call per connection per flush is the biggest cost.
+After a flush that served one big audience the pause is as long as the flush: measured on this
+machine (bench/), that took 2000 / 5000 joins with every notice from 0.85-1.04 s / 4.6-5.7 s to
+0.71-0.94 s / 3.2-4.4 s and halved the server's CPU at a given load in a 1000-member room,
+while a longer one slowed join storms (each newcomer's handshake waits for its notice).  After
+a flush that served many busy rooms, each paying a send per member for a few lines, the pause
+is three times as long (at most 25 ms): in 100 rooms of 10 at 630k deliveries/s that took the
+share of `send` in the server's time from 35 % to 21 %.  The price is latency under load (a
+few milliseconds, at most 25 ms), while a quiet server, whose flushes are cheap, never delays
+anything.
 
 Payloads are opaque bytes here, channels opaque keys: no wire format, no chat rules.
 """
@@ -207,8 +212,13 @@ class Fanout:
     """The channels, their subscribers, and the once-per-turn flush."""
 
     log = Logger()
-    # A flush slower than this is followed by a pause as long as itself (see the module doc).
+    # A flush slower than this is followed by a pause as long, or SLOW_FLUSH_PAUSE times as
+    # long when it served more than MANY_CHANNELS busy rooms (at most MAX_PAUSE_SECONDS), so
+    # that the next flush carries more (see the module doc).
     SLOW_FLUSH_SECONDS = 0.001
+    SLOW_FLUSH_PAUSE = 3
+    MANY_CHANNELS = 8
+    MAX_PAUSE_SECONDS = 0.025
 
     def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
@@ -332,7 +342,11 @@ class Fanout:
             self._write(outlet, self._merge(outlet, batches))
         ended = self.clock.seconds()
         took = ended - started
-        self._quiet_until = ended + took if took > self.SLOW_FLUSH_SECONDS else 0.0
+        if took > self.SLOW_FLUSH_SECONDS:
+            factor = self.SLOW_FLUSH_PAUSE if len(channels) > self.MANY_CHANNELS else 1
+            self._quiet_until = ended + min(factor * took, self.MAX_PAUSE_SECONDS)
+        else:
+            self._quiet_until = 0.0
 
     def _write(self, outlet: Outlet, data: bytes) -> None:
         try:

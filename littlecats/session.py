@@ -291,7 +291,7 @@ class Session:
             self.handler.line_too_long(self)
             return
         waiting = self.handler.line(self, text.clean_line(line))
-        if isinstance(waiting, defer.Deferred) and not waiting.called:
+        if waiting is not None and not waiting.called:
             self.state = State.WAITING
             waiting.addBoth(self._answered)
 

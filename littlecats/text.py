@@ -86,4 +86,7 @@ def sanitise(text: str) -> str:
 
 def clean_line(line: bytes) -> str:
     """A received line as safe text: decoded, edited, sanitised, surrounding space stripped."""
-    return sanitise(apply_edits(decode(line))).strip()
+    text = decode(line)
+    if text.isprintable():  # nothing to edit or remove: the common case, one C call
+        return text.strip()
+    return sanitise(apply_edits(text)).strip()

@@ -789,3 +789,16 @@ def test_session_closed_while_claiming_gives_the_nickname_back():
     assert backend.released == [("ana", session.id)] and "ana" not in backend.claims
     assert list(chat.service.members) == ["bia"]
     assert chat.take(watcher) == []
+
+
+def test_session_ids_name_node_and_number_and_travel_as_ints():
+    """A session id tells its node and number, is unique across nodes, and is a plain int on
+    the wire (JSON, a Redis field)."""
+    import json
+
+    here, there = SessionId(0, 7), SessionId(3, 7)
+    assert (here.node, here.number, there.node, there.number) == (0, 7, 3, 7)
+    assert here != there and str(there) == "3/7"
+    assert json.loads(json.dumps({"to": there}))["to"] == there
+    with pytest.raises(ValueError):
+        SessionId(0, -1)

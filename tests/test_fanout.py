@@ -393,31 +393,40 @@ def test_drop_removing_someone_already_written_adds_nothing(clock, fanout):
     assert crowd["late"].writes == [_EXPECTED["late"]]
 
 
-def test_slow_flush_is_followed_by_a_pause_cheap_ones_are_not(clock, fanout):
-    """After an expensive flush (a big audience) the next one waits as long, to carry more;
-    cheap flushes (small rooms) are never delayed."""
-    c = subscribed(fanout, None)
+@pytest.mark.parametrize("rooms", [1, Fanout.MANY_CHANNELS + 1])
+def test_slow_flush_is_followed_by_a_pause_cheap_ones_are_not(clock, fanout, rooms):
+    """After an expensive flush the next one waits, to carry more: as long as the flush took
+    for one big audience, three times as long when it served many busy rooms; cheap flushes
+    (a quiet server) are never delayed."""
+    c = subscribed(fanout, 0)
+    for key in range(1, rooms):
+        fanout.subscribe(key, c.outlet)
     slow = {"on": True}
 
     def write(data):
         c.writes.append(data)
         if slow["on"]:
-            clock.rightNow += 0.01  # this write took 10 ms
+            clock.rightNow += 0.005  # this write took 5 ms
 
     c.transport.write = write
-    fanout.publish(None, b"1\n")
+    for key in range(rooms):
+        fanout.publish(key, b"1\n")
     clock.advance(0)
-    assert c.data() == b"1\n"
+    first = b"1\n" * rooms
+    assert c.data() == first
     slow["on"] = False
-    fanout.publish(None, b"2\n")
-    fanout.publish(None, b"3\n")
+    fanout.publish(0, b"2\n")
+    fanout.publish(0, b"3\n")
     clock.advance(0)
-    assert c.data() == b"1\n"
-    clock.advance(0.01)
-    assert c.writes == [b"1\n", b"2\n3\n"]
-    fanout.publish(None, b"4\n")
+    assert c.data() == first
+    pause = 0.005 * (Fanout.SLOW_FLUSH_PAUSE if rooms > Fanout.MANY_CHANNELS else 1)
+    clock.advance(pause - 0.001)
+    assert c.data() == first
+    clock.advance(0.001)
+    assert c.writes == [first, b"2\n3\n"]
+    fanout.publish(0, b"4\n")
     clock.advance(0)
-    assert c.data() == b"1\n2\n3\n4\n"
+    assert c.data() == first + b"2\n3\n4\n"
 
 
 # The direct socket send

@@ -13,6 +13,8 @@ data: strings, numbers and tuples, serialisable for a bus between nodes.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import attrs
 
 # Who hears a join or leave notice (`notice` fields): everyone in its audience, only the member
@@ -160,10 +162,12 @@ DirectEvent = PrivateReceived | PrivateSent
 Event = ServerEvent | RoomEvent | DirectEvent
 
 
-@attrs.frozen
-class Envelope:
+class Envelope(NamedTuple):
     """An event on its way through the backend: to C{room} (None: the whole server), with
-    C{exclude} (if given) left out of the audience, as IRC expects for its own messages."""
+    C{exclude} (if given) left out of the audience, as IRC expects for its own messages.
+
+    A named tuple rather than a frozen attrs class like the events: one is made for every
+    message, and a tuple is made in two thirds of the time (timeit here: 0.22 us, not 0.35)."""
 
     event: Event
     room: str | None = None

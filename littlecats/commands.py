@@ -180,7 +180,7 @@ class LineCommands:
         if here.key == self.chat.lobby_key:
             session.notice("err-part-lobby", room=here.name)
             return None
-        return self._move(session, member, here, self.chat.lobby_name())
+        return self._move(session, member, here, self.chat.lobby)
 
     def _move(
         self, session: Session, member: Member, here: Room, there: str

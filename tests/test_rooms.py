@@ -334,3 +334,10 @@ def test_help_lists_the_room_commands(chat):
     text = "\n".join(ana.lines())
     for command in ("/join", "/part", "/rooms", "/names", "/topic"):
         assert command in text
+
+
+def test_the_lobby_keeps_its_spelling_when_recreated(chat):
+    """An emptied lobby re-created by /join #LOBBY is still shown as the operator spelled it."""
+    (ana,) = _everyone_in(chat, "#gatos", "ana")
+    ana.line("/join #LOBBY")
+    assert ana.lines()[0] == "*** ana entrou na sala #lobby."

@@ -231,7 +231,7 @@ class ChatService(Service):
             connected = events.Connected(sid, nick, key, session.host, session.port, notice)
             landing = self._until(sid, self.lobby_key)
             self.backend.publish(Envelope(connected, None))
-            landed = events.RoomJoined(self.lobby_name(), sid, nick, events.NOBODY)
+            landed = events.RoomJoined(self.lobby, sid, nick, events.NOBODY)
             self.backend.publish(Envelope(landed, self.lobby_key))
             return landing.addCallback(lambda _: self.by_session[sid])
 
@@ -291,6 +291,8 @@ class ChatService(Service):
         room = self.rooms.get(key)
         if room is not None:
             name = room.name
+        elif key == self.lobby_key:
+            name = self.lobby  # the lobby keeps the operator's spelling, even recreated
         if member.room(key) is not None:
             raise ChatError("err-already-in-room", room=name)
         notice = self._notice(1 + (len(room.members) if room else 0), events.SELF)
@@ -312,10 +314,6 @@ class ChatService(Service):
             Envelope(events.RoomLeft(room.name, member.session, member.nick, notice), room.key)
         )
 
-    def lobby_name(self) -> str:
-        """The lobby's display name (its first member's spelling once it exists)."""
-        lobby = self.rooms.get(self.lobby_key)
-        return self.lobby if lobby is None else lobby.name
 
     def _notice(self, audience: int, otherwise: str) -> str:
         """Who hears a join or leave notice with C{audience} members: all, or C{otherwise}."""

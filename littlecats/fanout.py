@@ -316,6 +316,28 @@ class Fanout:
         # The turn's work is taken out of the channels before the first write, so that a
         # write that drops a connection (and whatever that publishes or unsubscribes) cannot
         # change what this flush owes anyone; new payloads wait for the next flush.
+        if len(channels) == 1 and not dirty:
+            self._flush_one(channels[0])
+        else:
+            self._flush_many(channels, dirty)
+        ended = self.clock.seconds()
+        took = ended - started
+        if took > self.SLOW_FLUSH_SECONDS:
+            factor = self.SLOW_FLUSH_PAUSE if len(channels) > self.MANY_CHANNELS else 1
+            self._quiet_until = ended + min(factor * took, self.MAX_PAUSE_SECONDS)
+        else:
+            self._quiet_until = 0.0
+
+    def _flush_one(self, channel: Channel) -> None:
+        """The busy-room case: one channel's payloads, no direct line owed to anyone."""
+        _entries, late, excluded, shared = batch = channel.take()
+        for outlet in list(channel.members):
+            if (late and outlet in late) or (excluded and outlet in excluded):
+                self._write(outlet, self._merge(outlet, [batch]))
+            else:
+                self._write(outlet, shared)
+
+    def _flush_many(self, channels: list[Channel], dirty: list[Outlet]) -> None:
         owed: dict[Outlet, _Batch | list[_Batch]] = {}
         for channel in channels:
             batch = channel.take()
@@ -340,13 +362,6 @@ class Fanout:
                     continue
                 batches = [batches]
             self._write(outlet, self._merge(outlet, batches))
-        ended = self.clock.seconds()
-        took = ended - started
-        if took > self.SLOW_FLUSH_SECONDS:
-            factor = self.SLOW_FLUSH_PAUSE if len(channels) > self.MANY_CHANNELS else 1
-            self._quiet_until = ended + min(factor * took, self.MAX_PAUSE_SECONDS)
-        else:
-            self._quiet_until = 0.0
 
     def _write(self, outlet: Outlet, data: bytes) -> None:
         try:

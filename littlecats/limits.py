@@ -29,6 +29,8 @@ def address_key(host: str) -> str:
     a whole /64 and could otherwise take a fresh address for every connection.  An IPv4-mapped
     IPv6 address (C{"::ffff:1.2.3.4"}) counts as the IPv4 address it carries.
     """
+    if ":" not in host:  # IPv4 (or not an address): no need to parse, on every connection
+        return host
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

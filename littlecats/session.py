@@ -57,6 +57,7 @@ class State(enum.Enum):
 
 
 _ACCEPTING_INPUT = frozenset({State.NICKNAME, State.CHAT})
+_IP_ADDRESSES = (IPv4Address, IPv6Address)
 
 
 class SessionDoor(Protocol):
@@ -156,7 +157,7 @@ class Session:
         """A session for a new connection, or None (after telling it why) if it is refused."""
         chat, limits, clock = door.chat, door.limits, door.clock
         peer = transport.getPeer()
-        if not isinstance(peer, IPv4Address | IPv6Address):
+        if not isinstance(peer, _IP_ADDRESSES):
             cls.log.error(chat.catalog.template("log-no-address"), peer=repr(peer))
             _refuse(transport, door.notice("err-no-address"))
             return None

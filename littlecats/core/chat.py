@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
 from twisted.application.service import Service
@@ -151,7 +152,7 @@ class ChatService(Service):
         self._numbers = itertools.count(1)
         # Callers waiting for a membership change to come back from the backend, by session
         # and room key (a member is in the chat once it has landed in the lobby).
-        self._waiting: dict[SessionId, dict[str, defer.Deferred[Room]]] = {}
+        self._waiting: dict[SessionId, dict[str | None, defer.Deferred[Any]]] = {}
         self._apply: dict[type, Callable[[Envelope], None]] = {
             events.Connected: self._connected,
             events.Disconnected: self._disconnected,
@@ -221,7 +222,7 @@ class ChatService(Service):
             return defer.fail()
         sid = session.id
 
-        def claimed(ok: bool) -> Member:
+        def claimed(ok: bool) -> Member | defer.Deferred[Member]:
             if not ok:
                 raise ChatError("err-nick-taken", nick=nick)
             if sid not in self.sessions:  # it closed while the claim was on its way
@@ -229,19 +230,28 @@ class ChatService(Service):
                 raise ChatError("err-nick-taken", nick=nick)
             notice = self._notice(len(self.members) + 1, events.SELF)
             connected = events.Connected(sid, nick, key, session.host, session.port, notice)
-            landing = self._until(sid, self.lobby_key)
+            arrived = self._until(sid, None)
             self.backend.publish(Envelope(connected, None))
-            landed = events.RoomJoined(self.lobby, sid, nick, events.NOBODY)
-            self.backend.publish(Envelope(landed, self.lobby_key))
-            return landing.addCallback(lambda _: self.by_session[sid])
+            if arrived.called:  # in one process it has: spare the Deferred chaining
+                return self.by_session[sid]
+            return arrived
 
         return self.backend.claim(key, sid).addCallback(claimed)
 
-    def _until(self, sid: SessionId, room: str) -> defer.Deferred[Room]:
-        """A Deferred that fires with the room once C{sid}'s entry into it comes back."""
-        waiting: defer.Deferred[Room] = defer.Deferred()
+    def _until(self, sid: SessionId, room: str | None) -> defer.Deferred[Any]:
+        """A Deferred that fires once C{sid}'s entry into C{room} (None: into the chat) comes
+        back from the backend, with the room (the member)."""
+        waiting: defer.Deferred[Any] = defer.Deferred()
         self._waiting.setdefault(sid, {})[room] = waiting
         return waiting
+
+    def _arrived(self, sid: SessionId, room: str | None, value: object) -> None:
+        waiting = self._waiting.get(sid)
+        if waiting is not None and room in waiting:
+            arrival = waiting.pop(room)
+            if not waiting:
+                del self._waiting[sid]
+            arrival.callback(value)
 
     def disconnect(self, session: SessionId, reason: str = "") -> None:
         """C{session} leaves the chat, if it is in it; everyone else is told once."""
@@ -313,7 +323,6 @@ class ChatService(Service):
         self.backend.publish(
             Envelope(events.RoomLeft(room.name, member.session, member.nick, notice), room.key)
         )
-
 
     def _notice(self, audience: int, otherwise: str) -> str:
         """Who hears a join or leave notice with C{audience} members: all, or C{otherwise}."""
@@ -428,7 +437,10 @@ class ChatService(Service):
                 ip=member.host,
                 port=member.port,
             )
+        # Landing in the lobby is part of arriving: no notice of its own (the seed's says it).
+        self._enter_room(member, self.lobby, self.lobby_key, door)
         self._notify(envelope, event.notice, member.session)
+        self._arrived(member.session, None, member)
 
     def _disconnected(self, envelope: Envelope) -> None:
         event: events.Disconnected = envelope.event  # type: ignore[assignment]
@@ -466,21 +478,19 @@ class ChatService(Service):
         member = self.by_session.get(event.session)
         if member is None or key is None or member.room(key) is not None:
             return
+        room = self._enter_room(member, event.room, key, self._local_door(member.session))
+        self._notify(envelope, event.notice, member.session)
+        self._arrived(member.session, key, room)
+
+    def _enter_room(self, member: Member, name: str, key: str, door: IDoor | None) -> Room:
         room = self.rooms.get(key)
         if room is None:
-            room = self.rooms[key] = Room(event.room, key)
+            room = self.rooms[key] = Room(name, key)
         room.members[member.session] = member
         member._enter(room)
-        door = self._local_door(member.session)
         if door is not None:
             door.subscribe(key, member.session)
-        self._notify(envelope, event.notice, member.session)
-        waiting = self._waiting.get(member.session)
-        if waiting is not None and key in waiting:
-            entered = waiting.pop(key)
-            if not waiting:
-                del self._waiting[member.session]
-            entered.callback(room)
+        return room
 
     def _room_left(self, envelope: Envelope) -> None:
         event: events.RoomLeft = envelope.event  # type: ignore[assignment]

@@ -59,7 +59,7 @@ class SessionId(int):
 
 @attrs.frozen
 class Connected:
-    """C{nick} entered the chat (the seed's sentence, to everyone)."""
+    """C{nick} entered the chat (the seed's sentence, to everyone), landing in the lobby."""
 
     session: SessionId
     nick: str

@@ -174,3 +174,29 @@ async def test_terminal_is_restored_after_quit(server):
         assert b"\x1b[?1049l" in client.child.before
 
     await threads.deferToThread(scenario)
+
+
+@pytest_twisted.ensureDeferred
+async def test_status_line_follows_the_room_and_tab_completes_it(server):
+    """The status line shows the room the user is in, from the lobby to a room joined with a
+    Tab-completed name, and the room's lines show up."""
+    bob = await _peer(server.port, "bob")
+    bob.say("/join #gatinhos")
+    await bob.wait_for("In #gatinhos")
+
+    def scenario() -> None:
+        client = Client(server.port, "ana")
+        client.waitUntil(lambda s: "#lobby" in s.line(-2), "the lobby in the status line")
+        client.child.send("/rooms\r")
+        client.waitFor("#gatinhos (1)")
+        client.child.send("/join #gat\t")
+        client.waitUntil(lambda s: s.line(-1).startswith("[ana] /join #gatinhos"), "completion")
+        client.child.send("\r")
+        client.waitUntil(lambda s: "#gatinhos" in s.line(-2), "the room in the status line")
+        blockingCallFromThread(reactor, bob.say, "miau")
+        client.waitFor("<bob> miau")
+        assert client.quit() == 0
+
+    await threads.deferToThread(scenario)
+    bob.transport.loseConnection()
+    await bob.closed

@@ -17,9 +17,8 @@ from typing import NamedTuple
 
 import attrs
 
-# Who hears a join or leave notice (`notice` fields): everyone in its audience, only the member
-# it is about (in an audience over --quiet-above), or nobody (landing in the lobby on connect,
-# which the seed's notice already says).
+# Who hears a join or leave notice (`notice` fields): everyone in its audience, or, in an
+# audience over --quiet-above, only the member it is about (a join) or nobody (a leave).
 ALL = "all"
 SELF = "self"
 NOBODY = "nobody"

@@ -266,8 +266,12 @@ async def flood(quick: bool) -> None:
             elif line.startswith(b"<flood"):
                 relayed["flood"] += 1
 
-        talkers = [await open_client(port, f"talker{i}") for i in range(5)]
-        bob = await open_client(port, "bob", observe)
+        # Each person from an address of their own: the flood allowance belongs to an address,
+        # shared by all its connections, so five talkers on one address would share 5 lines/s.
+        talkers = [
+            await open_client(port, f"talker{i}", local=f"127.0.2.{i + 1}") for i in range(5)
+        ]
+        bob = await open_client(port, "bob", observe, local="127.0.3.1")
         seconds = 3.0 if quick else 10.0
         rate = 4.0  # within --flood-rate 5
 
@@ -383,15 +387,18 @@ async def churn(quick: bool) -> None:
         async def one(i: int) -> None:
             async with gate:
                 try:
+                    # Spread over 250 addresses, as many people would be: the flood allowance
+                    # is per address (every connection from one address shares it).
+                    local = f"127.0.1.{i % 250 + 1}"
                     if i % 4 == 1:  # leave before choosing a nickname
                         _t, c = await loop.create_connection(
-                            lambda: LineClient(f"c{i}"), HOST, port
+                            lambda: LineClient(f"c{i}"), HOST, port, local_addr=(local, 0)
                         )
                         await asyncio.sleep(0.01)
                         c.transport.close()
                         outcome["abandoned"] += 1
                         return
-                    c = await open_client(port, f"c{i}")
+                    c = await open_client(port, f"c{i}", local=local)
                     if i % 4 == 2:  # reset instead of a clean close
                         sock = c.transport.get_extra_info("socket")
                         sock.setsockopt(

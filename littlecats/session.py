@@ -56,7 +56,9 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-_ACCEPTING_INPUT = frozenset({State.NICKNAME, State.CHAT})
+# A tuple, not a set: `in` then compares by identity first, where a set would hash the member
+# through Enum's Python-level __hash__ on every line.
+_ACCEPTING_INPUT = (State.CHAT, State.NICKNAME)
 _IP_ADDRESSES = (IPv4Address, IPv6Address)
 
 

@@ -67,7 +67,9 @@ class LineCommands:
     def line(self, session: Session, line: str) -> defer.Deferred[object] | None:
         member = session.member
         if session.state is State.CHAT and member is not None:
-            if line and line[0] != "/":  # the common case, kept short: text for the room
+            if not line:
+                return None
+            if line[0] != "/":  # the common case, kept short: text for the room
                 self.chat.say(member, self.current_room(member), line)
                 return None
             return self.chat_line(session, member, line)
@@ -99,11 +101,9 @@ class LineCommands:
     def chat_line(
         self, session: Session, member: Member, line: str
     ) -> defer.Deferred[object] | None:
-        if not line:
-            return None
-        if not line.startswith("/") or line.startswith("//"):
-            text = line[1:] if line.startswith("//") else line
-            self.chat.say(member, self.current_room(member), text)
+        """A line starting with C{/}: a command, or C{//text} for C{/text} as text."""
+        if line.startswith("//"):
+            self.chat.say(member, self.current_room(member), line[1:])
             return None
         command, _, argument = line[1:].partition(" ")
         handler = self.commands.get(command.casefold())
@@ -140,10 +140,7 @@ class LineCommands:
         if len(nicks) <= 1:
             session.notice("alone")
             return
-        first, *more = chunk_names(nicks)
-        session.notice("users", count=len(nicks), nicks=first)
-        for chunk in more:
-            session.notice("users-more", nicks=chunk)
+        _list_nicks(session, "users", nicks)
 
     def cmd_nick(
         self, session: Session, member: Member, argument: str
@@ -175,8 +172,10 @@ class LineCommands:
         self, session: Session, member: Member, argument: str
     ) -> defer.Deferred[None] | None:
         here = self.current_room(member)
-        if argument and room_name(argument)[1] != here.key:
-            raise ChatError("err-not-in-room", room=room_name(argument)[0])
+        if argument:
+            name, key = room_name(argument)
+            if key != here.key:
+                raise ChatError("err-not-in-room", room=name)
         if here.key == self.chat.lobby_key:
             session.notice("err-part-lobby", room=here.name)
             return None
@@ -212,11 +211,7 @@ class LineCommands:
         self._names(session, room)
 
     def _names(self, session: Session, room: Room) -> None:
-        nicks = self.chat.nicknames(room.members.values())
-        first, *more = chunk_names(nicks)
-        session.notice("names", room=room.name, count=len(nicks), nicks=first)
-        for chunk in more:
-            session.notice("users-more", nicks=chunk)
+        _list_nicks(session, "names", self.chat.nicknames(room.members.values()), room=room.name)
 
     def cmd_topic(self, session: Session, member: Member, argument: str) -> None:
         room = self.current_room(member)
@@ -251,6 +246,14 @@ class LineCommands:
         "quit": cmd_quit,
         "help": cmd_help,
     }
+
+
+def _list_nicks(session: Session, msgid: str, nicks: list[str], **fields: object) -> None:
+    """C{msgid}'s line with the first nicknames, then continuation lines for the rest."""
+    first, *more = chunk_names(nicks)
+    session.notice(msgid, count=len(nicks), nicks=first, **fields)
+    for chunk in more:
+        session.notice("users-more", nicks=chunk)
 
 
 def _refused(session: Session, failure: Failure) -> None:

@@ -312,10 +312,7 @@ class Session:
         it if the peer has not taken that within the grace period."""
         if self.state in (State.CLOSING, State.CLOSED):
             return
-        self.state = State.CLOSING
-        self._cancel_timers()
-        self._leave_chat(reason)
-        self.door.release(self)
+        self._wind_down(reason)
         self.outlet.release()
         self.transport.loseConnection()
         self._timer = self.clock.callLater(CLOSE_GRACE_SECONDS, self.abort)
@@ -345,11 +342,8 @@ class Session:
         )
         if self.state is State.CLOSED:
             return
-        self.state = State.CLOSING
-        self._cancel_timers()
         self.transport.abortConnection()
-        self._leave_chat()
-        self.door.release(self)
+        self._wind_down()
 
     def finish(self) -> None:
         """The connection is gone: release everything it held, exactly once."""
@@ -370,10 +364,14 @@ class Session:
         if closed is not None:
             closed.callback(None)
 
-    def _leave_chat(self, reason: str = "") -> None:
+    def _wind_down(self, reason: str = "") -> None:
+        """Closing, by either way: stop the timers, leave the chat, write what is owed."""
+        self.state = State.CLOSING
+        self._cancel_timers()
         member, self.member = self.member, None
         if member is not None:
             self.chat.disconnect(member.session, reason)
+        self.door.release(self)
 
     def _cancel_timers(self) -> None:
         for call in (self._timer, self._drain_call):

@@ -353,10 +353,7 @@ class ChatService(Service):
 
     def say(self, member: Member, room: Room, text: str) -> None:
         """A public line from C{member} to C{room}, the sender included."""
-        # The busiest call of all: _to_member_room inlined.
-        if room.members.get(member.session) is not member:
-            raise ChatError("err-not-in-room", room=room.name)
-        self.backend.publish(Envelope(events.Said(room.name, member.nick, text), room.key))
+        self._to_member_room(member, room, events.Said(room.name, member.nick, text))
 
     def act(self, member: Member, room: Room, text: str) -> None:
         """An action (`/me`) from C{member} to C{room}."""

@@ -46,25 +46,29 @@ class TelnetDoor:
         self.limits = limits
         self.handler = handler
         self.fanout = Fanout(clock)
-        line = catalog.line
-        # The busiest two, with their templates' format bound once.
-        public, action = catalog.formatter("public"), catalog.formatter("action")
+        # Each template's str.format bound once: rendering is on the delivery path, and
+        # Catalog.line's keyword repacking costs as much again.
+        f = {msgid: catalog.formatter(msgid) for msgid in catalog.ids()}
         self._renderers: dict[type, Callable[..., bytes]] = {
-            events.Connected: lambda e: line("joined", nick=e.nick),
+            events.Connected: lambda e: f["joined"](nick=e.nick).encode(),
             events.Disconnected: lambda e: (
-                line("left-reason", nick=e.nick, reason=e.reason)
+                f["left-reason"](nick=e.nick, reason=e.reason)
                 if e.reason
-                else line("left", nick=e.nick)
-            ),
-            events.Renamed: lambda e: line("renamed", old=e.old, new=e.new),
-            events.RoomJoined: lambda e: line("room-joined", nick=e.nick, room=e.room),
-            events.RoomLeft: lambda e: line("room-left", nick=e.nick, room=e.room),
-            events.Said: lambda e: public(nick=e.nick, text=e.text).encode(),
-            events.Acted: lambda e: action(nick=e.nick, text=e.text).encode(),
-            events.TopicSet: lambda e: line("topic-set", nick=e.nick, room=e.room, topic=e.topic),
-            events.PrivateReceived: lambda e: line("private-from", nick=e.sender, text=e.text),
-            events.PrivateSent: lambda e: line("private-to", nick=e.recipient, text=e.text),
-            events.ShuttingDown: lambda e: line("shutting-down"),
+                else f["left"](nick=e.nick)
+            ).encode(),
+            events.Renamed: lambda e: f["renamed"](old=e.old, new=e.new).encode(),
+            events.RoomJoined: lambda e: f["room-joined"](nick=e.nick, room=e.room).encode(),
+            events.RoomLeft: lambda e: f["room-left"](nick=e.nick, room=e.room).encode(),
+            events.Said: lambda e: f["public"](nick=e.nick, text=e.text).encode(),
+            events.Acted: lambda e: f["action"](nick=e.nick, text=e.text).encode(),
+            events.TopicSet: lambda e: f["topic-set"](
+                nick=e.nick, room=e.room, topic=e.topic
+            ).encode(),
+            events.PrivateReceived: lambda e: f["private-from"](
+                nick=e.sender, text=e.text
+            ).encode(),
+            events.PrivateSent: lambda e: f["private-to"](nick=e.recipient, text=e.text).encode(),
+            events.ShuttingDown: lambda e: f["shutting-down"]().encode(),
         }
 
     def render(self, event: events.Event) -> bytes:

@@ -19,9 +19,12 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from littlecats.core.chat import ChatError, ChatService, Member, Room, room_name
+from littlecats.core.history import MAX_PAGE
 from littlecats.session import Session, State
 
 USERS_PER_LINE_CHARS = 400
+DEFAULT_PAGE = 20
+"""Lines /history shows without a count."""
 HELP_LINES = (
     "help-title",
     "help-text",
@@ -33,7 +36,11 @@ HELP_LINES = (
     "help-rooms",
     "help-names",
     "help-topic",
+    "help-history",
     "help-nick",
+    "help-register",
+    "help-password",
+    "help-unregister",
     "help-me",
     "help-quit",
     "help-help",
@@ -74,6 +81,8 @@ class LineCommands:
                 return None
             return self.chat_line(session, member, line)
         if session.state is State.NICKNAME:
+            if session.prompt is not None:
+                return self.password(session, line)
             return self.nickname(session, line)
         return None
 
@@ -83,18 +92,40 @@ class LineCommands:
     # Nickname state
 
     def nickname(self, session: Session, line: str) -> defer.Deferred[object]:
-        def joined(member: Member) -> None:
-            session.joined(member)
-            lobby = member.room(self.chat.lobby_key)
-            if lobby is not None and lobby.topic:
-                session.notice("topic", room=lobby.name, topic=lobby.topic)
+        """The nickname wanted; a registered one is asked for its password first."""
+
+        def refused(failure: Failure) -> None:
+            failure.trap(ChatError)
+            error: ChatError = failure.value  # type: ignore[assignment]
+            if error.msgid == "err-nick-registered":
+                session.prompt = error.fields["nick"]
+                session.door.hide_input(session, True)
+                session.notice("password-prompt", nick=error.fields["nick"])
+                return
+            _refused(session, failure)
+            session.notice("nick-prompt")
+
+        return self.chat.connect(session, line).addCallbacks(self._joined, refused, (session,))
+
+    def password(self, session: Session, line: str) -> defer.Deferred[object]:
+        """The password of the registered nickname just chosen (never logged or echoed)."""
+        nick, session.prompt = session.prompt, None
+        session.door.hide_input(session, False)
 
         def refused(failure: Failure) -> None:
             failure.trap(ChatError)
             _refused(session, failure)
             session.notice("nick-prompt")
 
-        return self.chat.connect(session, line).addCallbacks(joined, refused)
+        return self.chat.connect(session, str(nick), password=line).addCallbacks(
+            self._joined, refused, (session,)
+        )
+
+    def _joined(self, member: Member, session: Session) -> None:
+        session.joined(member)
+        lobby = member.room(self.chat.lobby_key)
+        if lobby is not None and lobby.topic:
+            session.notice("topic", room=lobby.name, topic=lobby.topic)
 
     # Chat state
 
@@ -145,10 +176,62 @@ class LineCommands:
     def cmd_nick(
         self, session: Session, member: Member, argument: str
     ) -> defer.Deferred[None] | None:
-        if not argument:
+        nick, _, password = argument.partition(" ")
+        if not nick:
             session.notice("err-usage-nick")
             return None
-        return self.chat.rename(member, argument)
+        return self.chat.rename(member, nick, password or None)
+
+    def cmd_register(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        if not argument:
+            session.notice("err-usage-register")
+            return None
+        nick = member.nick
+        return self.chat.register(member, argument).addCallback(
+            lambda _: session.notice("registered", nick=nick)
+        )
+
+    def cmd_password(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        old, _, new = argument.partition(" ")
+        if not old or not new:
+            session.notice("err-usage-password")
+            return None
+        return self.chat.change_password(member, old, new).addCallback(
+            lambda _: session.notice("password-changed")
+        )
+
+    def cmd_unregister(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        if not argument:
+            session.notice("err-usage-unregister")
+            return None
+        nick = member.nick
+        return self.chat.unregister(member, argument).addCallback(
+            lambda _: session.notice("unregistered", nick=nick)
+        )
+
+    def cmd_history(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        try:
+            count = int(argument) if argument else DEFAULT_PAGE
+        except ValueError:
+            count = 0
+        if not 1 <= count <= MAX_PAGE:
+            session.notice("err-usage-history", max=MAX_PAGE)
+            return None
+        room = self.current_room(member)
+
+        def shown(count: int) -> None:
+            if not count:
+                session.notice("history-none", room=room.name)
+
+        return self.chat.earlier(member, room, count).addCallback(shown)
 
     def cmd_me(self, session: Session, member: Member, argument: str) -> None:
         if not argument:
@@ -162,11 +245,8 @@ class LineCommands:
         if not argument:
             session.notice("err-usage-join")
             return None
-        name, key = room_name(argument)
-        here = self.current_room(member)
-        if key == here.key:
-            raise ChatError("err-already-in-room", room=here.name)
-        return self._move(session, member, here, name)
+        name, _ = self.chat.room_to_enter(member, argument)  # refused before leaving here
+        return self._move(session, member, self.current_room(member), name)
 
     def cmd_part(
         self, session: Session, member: Member, argument: str
@@ -228,7 +308,7 @@ class LineCommands:
 
     def cmd_help(self, session: Session, member: Member, argument: str) -> None:
         for msgid in HELP_LINES:
-            session.notice(msgid)
+            session.notice(msgid, max=MAX_PAGE)
 
     commands: ClassVar[dict[str, Command]] = {
         "msg": cmd_msg,
@@ -245,6 +325,10 @@ class LineCommands:
         "topic": cmd_topic,
         "quit": cmd_quit,
         "help": cmd_help,
+        "register": cmd_register,
+        "password": cmd_password,
+        "unregister": cmd_unregister,
+        "history": cmd_history,
     }
 
 

@@ -78,6 +78,9 @@ class SessionDoor(Protocol):
 
     def notice(self, msgid: str, **fields: object) -> bytes: ...
 
+    def hide_input(self, session: Session, hidden: bool) -> None:
+        """Ask C{session}'s terminal not to show what is typed (a password), or to again."""
+
 
 class ILineHandler(Protocol):
     """What a line means, for one door: called with each line the funnel lets through."""
@@ -133,7 +136,9 @@ class Session:
         "member",
         "outlet",
         "port",
+        "prompt",
         "state",
+        "wire",
     )
 
     def __init__(self, door: SessionDoor, transport: ITransport, host: str, port: int) -> None:
@@ -153,6 +158,11 @@ class Session:
         self._timer: IDelayedCall | None = None
         self._drain_call: IDelayedCall | None = None
         self._closed: defer.Deferred[None] | None = None
+        # What the next line answers, when the handler asked a question (the nickname whose
+        # password is wanted); None: lines mean what the state says.
+        self.prompt: object | None = None
+        # The door's protocol for this connection, for what only it can do (hiding input).
+        self.wire: object | None = None
 
     @classmethod
     def accept(cls, door: SessionDoor, transport: ITransport) -> Session | None:
@@ -294,7 +304,8 @@ class Session:
             self.handler.line_too_long(self)
             return
         waiting = self.handler.line(self, text.clean_line(line))
-        if waiting is not None and not waiting.called:
+        # A Deferred that has fired but waits on another one it chained to is not answered.
+        if waiting is not None and (not waiting.called or waiting.paused):
             self.state = State.WAITING
             waiting.addBoth(self._answered)
 

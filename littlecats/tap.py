@@ -2,8 +2,9 @@
 The service wiring: command-line options, and the service tree built from them.
 
 `Options` is what `twistd littlecats --help` shows; `makeService(options)` returns a
-`MultiService` holding the chat core (with its backend) and one listener per `--listen` for
-each door.  Nothing else lives here: no chat logic, no wire format.
+`MultiService` holding the store (with its history writer), the password hasher, the chat
+core (with its backend) and one listener per `--listen` for each door.  Nothing else lives
+here: no chat logic, no wire format, no SQL.
 """
 
 from __future__ import annotations
@@ -12,19 +13,26 @@ import resource
 from typing import ClassVar
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import MultiService
-from twisted.internet import endpoints
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IReactorCore
 from twisted.internet.testing import MemoryReactor
 from twisted.logger import Logger
 from twisted.python import usage
 
+from littlecats.accounts import LoginThrottle, PasswordHasher
 from littlecats.core.chat import DEFAULT_LOBBY, ChatError, ChatService, room_name
+from littlecats.core.history import DEFAULT_REPLAY, MAX_PAGE, History
+from littlecats.core.identity import Accounts
 from littlecats.doors.telnet.protocol import TelnetFactory
 from littlecats.limits import ConnectionLimiter, Limits
 from littlecats.messages import LANGUAGES, Catalog
+from littlecats.storage import open_store
+from littlecats.storage.interface import IStore, StoreError
+from littlecats.storage.writer import HistoryWriter
 
 DEFAULT_LISTEN = "tcp:4000"
+DEFAULT_DB = "sqlite:littlecats.db"
 # Twisted's default backlog (50) drops SYNs in a connection storm; the kernel caps this value
 # at net.core.somaxconn.
 DEFAULT_BACKLOG = 4096
@@ -53,6 +61,22 @@ class Options(usage.Options):
     optParameters: ClassVar = [
         ["lang", None, "pt", f"Language of the messages and logs: {' or '.join(LANGUAGES)}."],
         ["lobby", None, DEFAULT_LOBBY, "The room everyone lands in (# and 1 to 32 characters)."],
+        [
+            "db",
+            None,
+            DEFAULT_DB,
+            "Where accounts, history and kept messages live: sqlite:PATH (relative to the "
+            "working directory), postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME, or memory: "
+            "(nothing kept across restarts).",
+        ],
+        [
+            "history",
+            None,
+            DEFAULT_REPLAY,
+            f"Lines of a room's history shown on entering it (0 to {MAX_PAGE}); 0 keeps no "
+            "history at all.",
+            _non_negative(int),
+        ],
         [
             "max-sendq",
             None,
@@ -137,6 +161,8 @@ class Options(usage.Options):
             raise usage.UsageError(f"--lobby {self['lobby']!r}: {message}") from None
         if not self["listen"]:
             self["listen"].append(DEFAULT_LISTEN)
+        if self["history"] > MAX_PAGE:
+            raise usage.UsageError(f"--history must be from 0 to {MAX_PAGE}")
 
     def limits(self) -> Limits:
         """The limits these options set."""
@@ -189,22 +215,68 @@ def exit_zero_after_signal(reactor: IReactorCore) -> None:
     reactor.addSystemEventTrigger("after", "shutdown", forget)
 
 
+class StorageService(Service):
+    """The store and its history writer: on stopping, the last lines are written before the
+    database is closed."""
+
+    def __init__(self, store: IStore, writer: HistoryWriter | None) -> None:
+        self.store = store
+        self.writer = writer
+
+    def startService(self) -> None:
+        super().startService()
+        if self.writer is not None:
+            self.writer.startService()
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        flushed = (
+            defer.maybeDeferred(self.writer.stopService)
+            if self.writer is not None
+            else defer.succeed(None)
+        )
+        return flushed.addBoth(lambda _: self.store.close())
+
+
 def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiService:
-    """The chat service plus one listener per C{--listen}, as one service tree."""
+    """The storage, the hasher, the chat service, and one listener per C{--listen}, as one
+    service tree.
+
+    @raise SystemExit: the database cannot be used (with the reason, for the operator).
+    """
     if reactor is None:
         from twisted.internet import reactor
+    try:
+        store = open_store(options["db"], reactor)
+    except StoreError as error:
+        raise SystemExit(f"littlecats: {error}") from None
     raise_open_file_limit()
     exit_zero_after_signal(reactor)
     catalog = Catalog(options["lang"])
     limits = options.limits()
     top = MultiService()
+    # Children stop in reverse order: listeners, chat (users told), hasher, then storage
+    # (the history writer's last lines, then the database).
+    writer = HistoryWriter(store, reactor) if options["history"] else None
+    StorageService(store, writer).setServiceParent(top)
+    hasher = PasswordHasher(reactor)
+    hasher.setServiceParent(top)
     limiter = ConnectionLimiter(
         reactor,
         max_clients=limits.max_clients,
         max_per_ip=limits.max_per_ip,
         connect_rate=limits.connect_rate,
     )
-    chat = ChatService(catalog, limiter, quiet_above=options["quiet-above"], lobby=options["lobby"])
+    chat = ChatService(
+        catalog,
+        limiter,
+        quiet_above=options["quiet-above"],
+        lobby=options["lobby"],
+        store=store,
+        accounts=Accounts(store, hasher, LoginThrottle(reactor), reactor),
+        history=History(store, writer, reactor, options["history"]) if writer else None,
+        clock=reactor,
+    )
     chat.setServiceParent(top)
     factory = TelnetFactory(chat, catalog, reactor, limits)
     for description in options["listen"]:

@@ -9,16 +9,24 @@ over real TCP, for integration tests.
 from __future__ import annotations
 
 import itertools
+import re
 
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.protocols.basic import LineOnlyReceiver
 
+from littlecats.accounts import LoginThrottle
 from littlecats.core import ChatService
+from littlecats.core.history import History
+from littlecats.core.identity import Accounts
 from littlecats.doors.telnet.protocol import ChatProtocol, TelnetFactory
 from littlecats.limits import ConnectionLimiter, Limits
 from littlecats.messages import Catalog
+from littlecats.storage.memory import MemoryStore
+from littlecats.storage.writer import HistoryWriter
 
 _ports = itertools.count(40000)
 TIMEOUT = 10
@@ -80,8 +88,9 @@ class FakeClient:
         return data
 
     def lines(self) -> list[str]:
-        """The lines received since the last read."""
-        data = self.raw()
+        """The lines received since the last read, as a telnet client shows them (option
+        negotiations, such as the password prompt's echo, consumed)."""
+        data = re.sub(rb"\xff[\xfb-\xfe].", b"", self.raw(), flags=re.DOTALL)
         assert data == b"" or data.endswith(b"\r\n"), data
         return data.decode("utf-8").split("\r\n")[:-1] if data else []
 
@@ -104,6 +113,30 @@ class FakeClient:
         return self.transport.disconnecting
 
 
+class InlineHasher:
+    """argon2id with the cheapest parameters, on the test's own thread: every Deferred it
+    returns has fired, so protocol tests need no reactor."""
+
+    def __init__(self) -> None:
+        self._argon2 = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        self.hashed = 0
+        self.verified = 0
+
+    def hash(self, password: str) -> defer.Deferred:
+        self.hashed += 1
+        return defer.succeed(self._argon2.hash(password))
+
+    def verify(self, password_hash: str, password: str) -> defer.Deferred:
+        self.verified += 1
+        try:
+            return defer.succeed(self._argon2.verify(password_hash, password))
+        except (VerificationError, InvalidHashError):
+            return defer.succeed(False)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._argon2.check_needs_rehash(password_hash)
+
+
 class Harness:
     """A chat service with its telnet door, in one language, on a clock the test drives.
 
@@ -117,9 +150,16 @@ class Harness:
         lobby: str = "#lobby",
         quiet_above: int = 0,
         backend: object = None,
+        history: int = 0,
+        store: object = None,
+        hasher: object = None,
         **limits: float,
     ) -> None:
         self.clock = MemoryReactorClock()
+        self.store = store if store is not None else MemoryStore()
+        self.hasher = hasher if hasher is not None else InlineHasher()
+        self.throttle = LoginThrottle(self.clock)
+        self.writer = HistoryWriter(self.store, self.clock) if history else None
         self.catalog = Catalog(lang)
         self.limits = Limits(**{"flood_rate": 0, "connect_rate": 0, "max_per_ip": 0, **limits})
         limiter = ConnectionLimiter(
@@ -129,7 +169,15 @@ class Harness:
             connect_rate=self.limits.connect_rate,
         )
         self.service = ChatService(
-            self.catalog, limiter, quiet_above=quiet_above, lobby=lobby, backend=backend
+            self.catalog,
+            limiter,
+            quiet_above=quiet_above,
+            lobby=lobby,
+            backend=backend,
+            store=self.store,
+            accounts=Accounts(self.store, self.hasher, self.throttle, self.clock),
+            history=History(self.store, self.writer, self.clock, history) if history else None,
+            clock=self.clock,
         )
         self.factory = TelnetFactory(self.service, self.catalog, self.clock, self.limits)
         self.clients: list[FakeClient] = []

@@ -60,7 +60,7 @@ async def _run(port: int, stdin: str, *args: str) -> ClientProcess:
 def server():
     """A real `makeService` tree listening on an ephemeral loopback port, in Portuguese."""
     options = Options()
-    options.parseOptions(["--listen", "tcp:0:interface=127.0.0.1"])
+    options.parseOptions(["--listen", "tcp:0:interface=127.0.0.1", "--db", "memory:"])
     top = makeService(options, reactor=reactor)
     top.privilegedStartService()
     top.startService()

@@ -38,7 +38,9 @@ class Server:
 
     async def start(self) -> None:
         options = Options()
-        options.parseOptions(["--listen", f"tcp:{self.port}:interface=127.0.0.1", "--lang", "en"])
+        options.parseOptions(
+            ["--listen", f"tcp:{self.port}:interface=127.0.0.1", "--lang", "en", "--db", "memory:"]
+        )
         self.top = makeService(options, reactor=reactor)
         listener = next(s for s in self.top if s.name and s.name.startswith("listen"))
         # Track the server side of every connection, so a "crash" can drop them all.

@@ -27,7 +27,9 @@ def server():
     """A real `makeService` tree listening on an ephemeral loopback port."""
     options = Options()
     # Flood control off: these tests send bursts on purpose (tests/test_hardening.py covers it).
-    options.parseOptions(["--listen", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"])
+    options.parseOptions(
+        ["--listen", "tcp:0:interface=127.0.0.1", "--flood-rate", "0", "--db", "memory:"]
+    )
     top = makeService(options, reactor=reactor)
     top.privilegedStartService()
     top.startService()
@@ -164,7 +166,7 @@ async def test_unix_listener_peer_is_refused(tmp_path):
     the connection is closed; the server goes on."""
     path = tmp_path / "chat.sock"
     options = Options()
-    options.parseOptions(["--listen", f"unix:{path}"])
+    options.parseOptions(["--listen", f"unix:{path}", "--db", "memory:"])
     top = makeService(options, reactor=reactor)
     top.privilegedStartService()
     top.startService()

@@ -15,7 +15,7 @@ from littlecats.tap import Options, makeService
 
 def _options(*argv: str) -> Options:
     options = Options()
-    options.parseOptions(list(argv))
+    options.parseOptions(["--db", "memory:", *argv])
     return options
 
 

@@ -56,7 +56,7 @@ def _start(listen: list[str]):
     args = ["--flood-rate", "0"]
     for description in listen:
         args += ["--listen", description]
-    options.parseOptions(args)
+    options.parseOptions([*args, "--db", "memory:"])
     top = makeService(options, reactor=reactor)
     top.privilegedStartService()
     top.startService()

@@ -25,26 +25,26 @@ import attrs
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from littlecats import nicknames
+from littlecats import confusables, nicknames
+from littlecats.accounts import LoginThrottle
 from littlecats.core import events
+from littlecats.core.errors import ChatError
 from littlecats.core.events import Envelope, SessionId
+from littlecats.core.history import History, HistoryUnavailable
+from littlecats.core.identity import Accounts
 from littlecats.core.interfaces import IBackend, IDoor, ISession
 from littlecats.core.local import LocalBackend
 from littlecats.limits import ConnectionLimiter, TokenBucket
 from littlecats.messages import Catalog
+from littlecats.storage.interface import ACTED, SAID, IStore, StoredLine
+from littlecats.storage.memory import MemoryStore
 
 DEFAULT_LOBBY = "#lobby"
 TOPIC_MAX_LENGTH = 300
-
-
-class ChatError(Exception):
-    """An action was refused; C{msgid} and C{fields} name the catalog message saying why."""
-
-    def __init__(self, msgid: str, **fields: object) -> None:
-        super().__init__(msgid, fields)
-        self.msgid = msgid
-        self.fields = fields
+KEPT_MESSAGES_MAX = 50
+"""Private messages kept for one registered user while away."""
 
 
 @attrs.define(eq=False)
@@ -56,6 +56,8 @@ class Member:
     key: str
     host: str
     port: int
+    account: str | None = None
+    """The key of the account it identified to (or registered), if any."""
     # The rooms it is in, in the order it entered them: a tuple, not a dict, because most
     # members are in one or two rooms and memory per member matters at 10 000 of them.
     _rooms: tuple[Room, ...] = ()
@@ -127,13 +129,34 @@ class ChatService(Service):
         lobby: str = DEFAULT_LOBBY,
         backend: IBackend | None = None,
         node: int = 0,
+        store: IStore | None = None,
+        accounts: Accounts | None = None,
+        history: History | None = None,
+        clock: object = None,
     ) -> None:
         """
         @param quiet_above: a join or leave notice whose audience (a room's members, or
             everyone connected for the seed's notices) is larger than this goes only to the
             member joining; 0 announces them always.
         @param lobby: the room everyone lands in.
+        @param store: where accounts, history and kept messages live (default: in memory).
+        @param accounts: the registered nicknames (default: none, and registering refused).
+        @param history: room history (default: none kept).
         """
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock = clock
+        self.store = store if store is not None else MemoryStore()
+        self.accounts = (
+            accounts
+            if accounts is not None
+            else Accounts(self.store, None, LoginThrottle(clock), clock)  # type: ignore[arg-type]
+        )
+        self.history = (
+            history
+            if history is not None
+            else History(self.store, None, clock, 0)  # type: ignore[arg-type]
+        )
         self.catalog = catalog
         self.limiter = limiter
         self.quiet_above = quiet_above
@@ -145,6 +168,11 @@ class ChatService(Service):
         """Every member of the chat, by folded nickname."""
         self.by_session: dict[SessionId, Member] = {}
         self.rooms: dict[str, Room] = {}
+        # Skeletons (littlecats.confusables) of every member's nickname and every room's
+        # name, to refuse look-alikes.
+        self._skeletons: dict[str, Member] = {}
+        self._room_skeletons: dict[str, str] = {}
+        self.history.alive = self.rooms.__contains__
         self.sessions: dict[SessionId, ISession] = {}
         """The sessions of this process, joined or not."""
         self.doors: list[IDoor] = []
@@ -211,31 +239,113 @@ class ChatService(Service):
 
     # Membership
 
-    def connect(self, session: ISession, raw_nick: str) -> defer.Deferred[Member]:
-        """Enter the chat as C{raw_nick}: everyone is told, and the member lands in the lobby.
+    def connect(
+        self, session: ISession, raw_nick: str, password: str | None = None
+    ) -> defer.Deferred[Member]:
+        """Enter the chat as C{raw_nick}: everyone is told, and the member lands in the lobby,
+        after the lobby's recent lines.  A registered nickname needs its C{password}; an old
+        session still holding it is then closed (a ghost), and the messages kept for the
+        account are delivered.
 
-        Fails with L{ChatError} if the nickname is invalid or taken.
+        Fails with L{ChatError} if the nickname is invalid, taken, looks like another, or is
+        registered and the password is missing or wrong.
         """
+        loading = self.accounts.loaded()
+        if loading is not None:  # just started: wait until registered nicknames are known
+            return loading.addCallback(lambda _: self.connect(session, raw_nick, password))
         try:
             nick, key = _nickname(raw_nick)
+            self._check_lookalike(nick, key, None)
         except ChatError:
             return defer.fail()
         sid = session.id
 
-        def claimed(ok: bool) -> Member | defer.Deferred[Member]:
+        def claim(account: str | None) -> defer.Deferred[Member]:
+            return self.backend.claim(key, sid).addCallback(claimed, account)
+
+        def claimed(ok: bool, account: str | None) -> Member | defer.Deferred[Member]:
             if not ok:
                 raise ChatError("err-nick-taken", nick=nick)
             if sid not in self.sessions:  # it closed while the claim was on its way
                 self.backend.release(key, sid)
                 raise ChatError("err-nick-taken", nick=nick)
+            lobby = self.history.ready(self.lobby_key)
+            if lobby is not None:
+                return lobby.addCallback(lambda _: enter(account))
+            return enter(account)
+
+        def enter(account: str | None) -> Member | defer.Deferred[Member]:
+            if sid not in self.sessions:  # it closed while the lobby's lines were loading
+                self.backend.release(key, sid)
+                raise ChatError("err-nick-taken", nick=nick)
             notice = self._notice(len(self.members) + 1, events.SELF)
-            connected = events.Connected(sid, nick, key, session.host, session.port, notice)
+            connected = events.Connected(
+                sid, nick, key, session.host, session.port, notice, account
+            )
             self.backend.publish(Envelope(connected, None))
             # In one process the member is in already.  A backend that hands events back
             # later can only do so from a later reactor callback, so waiting can start now.
-            return self.by_session.get(sid) or self._until(sid, None)
+            member = self.by_session.get(sid)
+            arrived = defer.succeed(member) if member is not None else self._until(sid, None)
+            if account is not None:
+                arrived.addCallback(self._deliver_kept)
+            return arrived
 
-        return self.backend.claim(key, sid).addCallback(claimed)
+        if self.accounts.registered(key) is None:
+            return claim(None)
+        if password is None:
+            return defer.fail(ChatError("err-nick-registered", nick=nick))
+        return self._identify(session.host, key, password, sid).addCallback(claim)
+
+    def _identify(
+        self, host: str, key: str, password: str, sid: SessionId
+    ) -> defer.Deferred[str | None]:
+        """Check C{password} for account C{key}; on success, close any other session holding
+        the nickname (a dropped connection not yet reaped, or another device)."""
+
+        def identified(_: object) -> str:
+            holder = self.members.get(key)
+            if holder is not None and holder.session != sid:
+                self.ghost(holder.session, holder.nick)
+            return key
+
+        return self.accounts.identify(host, key, password).addCallback(identified)
+
+    def ghost(self, session: SessionId, nick: str) -> None:
+        """Close C{session}, whose nickname C{nick} was just identified elsewhere."""
+        self.deliver_direct(session, events.Ghosted(nick))
+        self.close_session(session, self.catalog.text("reason-ghost"))
+
+    def _deliver_kept(self, member: Member) -> Member:
+        """Deliver the private messages kept for C{member}'s account while it was away."""
+        account = member.account
+
+        self.deliver_direct(member.session, events.Identified(member.nick))
+
+        def kept(messages: list) -> None:
+            for message in messages:
+                self.deliver_direct(
+                    member.session,
+                    events.PrivateDelivered(message.sender, message.text, message.time),
+                )
+
+        def failed(failure: Failure) -> None:
+            self.log.failure("kept messages for {key} could not be read", failure, key=account)
+
+        if account is not None:
+            self.store.take_messages(account).addCallbacks(kept, failed)
+        return member
+
+    def _check_lookalike(self, nick: str, key: str, member: Member | None) -> None:
+        """Refuse C{nick} if it looks like (same skeleton, other key) a nickname that is
+        connected or registered; C{member} is who is renaming, if anyone."""
+        skeleton = confusables.skeleton(nick)
+        other = self._skeletons.get(skeleton)
+        if other is not None and other is not member and other.key != key:
+            raise ChatError("err-nick-lookalike", nick=nick, other=other.nick)
+        registered = self.accounts.lookalike(skeleton, key)
+        if registered is not None:
+            raise ChatError("err-nick-lookalike", nick=nick, other=registered)
 
     def _until(self, sid: SessionId, room: str | None) -> defer.Deferred[Any]:
         """A Deferred that fires once C{sid}'s entry into C{room} (None: into the chat) comes
@@ -263,32 +373,50 @@ class ChatService(Service):
             Envelope(events.Disconnected(session, member.nick, reason, notice), None)
         )
 
-    def rename(self, member: Member, raw_nick: str) -> defer.Deferred[None]:
-        """Change C{member}'s nickname and tell everyone; the old one is free again.
+    def rename(
+        self, member: Member, raw_nick: str, password: str | None = None
+    ) -> defer.Deferred[None]:
+        """Change C{member}'s nickname and tell everyone; the old one is free again.  A
+        registered nickname (not the member's own account) needs its C{password}, and then
+        closes an old session holding it.
 
-        Fails with L{ChatError}: the new nickname is invalid, taken, or already this member's.
+        Fails with L{ChatError}: the new nickname is invalid, taken, looks like another, is
+        already this member's, or is registered and the password is missing or wrong.
         """
         try:
             nick, key = _nickname(raw_nick)
+            if nick == member.nick:
+                raise ChatError("err-nick-same", nick=nick)
+            self._check_lookalike(nick, key, member)
         except ChatError:
             return defer.fail()
-        if nick == member.nick:
-            return defer.fail(ChatError("err-nick-same", nick=nick))
         sid, old_key = member.session, member.key
-        claim = defer.succeed(True) if key == old_key else self.backend.claim(key, sid)
 
-        def claimed(ok: bool) -> None:
+        def claim(account: str | None) -> defer.Deferred[None]:
+            if key == old_key:
+                return defer.succeed(True).addCallback(claimed, account)
+            return self.backend.claim(key, sid).addCallback(claimed, account)
+
+        def claimed(ok: bool, account: str | None) -> None:
             if not ok:
                 raise ChatError("err-nick-taken", nick=nick)
             current = self.by_session.get(sid)
             if current is None:
                 self.backend.release(key, sid)
                 return
-            self.backend.publish(Envelope(events.Renamed(sid, current.nick, nick, key), None))
+            self.backend.publish(
+                Envelope(events.Renamed(sid, current.nick, nick, key, account), None)
+            )
             if key != old_key:
                 self.backend.release(old_key, sid)
+            if account == key and password is not None:
+                self.deliver_direct(sid, events.Identified(nick))
 
-        return claim.addCallback(claimed)
+        if self.accounts.registered(key) is None or member.account == key:
+            return claim(member.account)
+        if password is None:
+            return defer.fail(ChatError("err-nick-registered", nick=nick))
+        return self._identify(member.host, key, password, sid).addCallback(claim)
 
     def join_room(self, member: Member, raw_room: str) -> defer.Deferred[Room]:
         """C{member} enters room C{raw_room}, creating it; its members, the mover included,
@@ -296,12 +424,44 @@ class ChatService(Service):
 
         @raise ChatError: the name is invalid, or the member is already there.
         """
+        name, key = self.room_to_enter(member, raw_room)
+        ready = self.history.ready(key)
+        if ready is None:
+            return self._enter(member, name, key)
+        sid = member.session
+        return ready.addCallback(lambda _: self._enter(self._still(sid), name, key))
+
+    def room_to_enter(self, member: Member, raw_room: str) -> tuple[str, str]:
+        """The display name and key of room C{raw_room}, if C{member} may enter it.
+
+        @raise ChatError: the name is invalid or looks like another room's, or the member is
+            already there.
+        """
         name, key = room_name(raw_room)
         room = self.rooms.get(key)
         if room is not None:
             name = room.name
         elif key == self.lobby_key:
             name = self.lobby  # the lobby keeps the operator's spelling, even recreated
+        else:
+            other = self._room_skeletons.get(confusables.skeleton(name))
+            if other is not None and other in self.rooms:
+                raise ChatError("err-room-lookalike", room=name, other=self.rooms[other].name)
+        if member.room(key) is not None:
+            raise ChatError("err-already-in-room", room=name)
+        return name, key
+
+    def _still(self, sid: SessionId) -> Member:
+        """The member C{sid}, still in the chat after a wait; or the refusal saying it left."""
+        member = self.by_session.get(sid)
+        if member is None:
+            raise ChatError("err-not-connected")
+        return member
+
+    def _enter(self, member: Member, name: str, key: str) -> defer.Deferred[Room]:
+        room = self.rooms.get(key)
+        if room is not None:
+            name = room.name
         if member.room(key) is not None:
             raise ChatError("err-already-in-room", room=name)
         notice = self._notice(1 + (len(room.members) if room else 0), events.SELF)
@@ -354,10 +514,12 @@ class ChatService(Service):
     def say(self, member: Member, room: Room, text: str) -> None:
         """A public line from C{member} to C{room}, the sender included."""
         self._to_member_room(member, room, events.Said(room.name, member.nick, text))
+        self.history.record(room.key, SAID, member.nick, text)
 
     def act(self, member: Member, room: Room, text: str) -> None:
         """An action (`/me`) from C{member} to C{room}."""
         self._to_member_room(member, room, events.Acted(room.name, member.nick, text))
+        self.history.record(room.key, ACTED, member.nick, text)
 
     def set_topic(self, member: Member, room: Room, topic: str) -> None:
         """C{member} sets C{room}'s topic; its members see who set it to what.
@@ -374,23 +536,116 @@ class ChatService(Service):
         self.backend.publish(Envelope(event, room.key))
 
     def whisper(self, member: Member, raw_target: str, text: str) -> defer.Deferred[None]:
-        """A private line from C{member} to one other member, echoed back to the sender.
+        """A private line from C{member} to one other member, echoed back to the sender.  To a
+        registered user who is not connected, it is kept (up to L{KEPT_MESSAGES_MAX}) and
+        delivered when they next identify; the sender is told so.
 
-        Fails with L{ChatError}: no member has that nickname.
+        Fails with L{ChatError}: no member has that nickname (and none registered it), or
+        too many messages are kept for it already.
         """
         wanted = raw_target.strip()
+        key = nicknames.fold(wanted)
 
-        def located(target: SessionId | None) -> None:
+        def located(target: SessionId | None) -> defer.Deferred[None] | None:
             sender = self.by_session.get(member.session)
             if sender is None:  # it left while the lookup was on its way
-                return
+                return None
             recipient = self.by_session.get(target) if target is not None else None
             if recipient is None:
-                raise ChatError("err-no-such-nick", nick=wanted)
+                name = self.accounts.registered(key)
+                if name is None:
+                    raise ChatError("err-no-such-nick", nick=wanted)
+                return self._keep(sender, key, name, text)
             self.backend.unicast(target, events.PrivateReceived(sender.nick, text))
             self.backend.unicast(sender.session, events.PrivateSent(recipient.nick, text))
+            return None
 
-        return self.backend.locate(nicknames.fold(wanted)).addCallback(located)
+        return self.backend.locate(key).addCallback(located)
+
+    def _keep(self, sender: Member, key: str, name: str, text: str) -> defer.Deferred[None]:
+        now = self.clock.seconds()  # type: ignore[attr-defined]
+
+        def kept(ok: bool) -> None:
+            if not ok:
+                raise ChatError("err-kept-full", nick=name, max=KEPT_MESSAGES_MAX)
+            self.backend.unicast(sender.session, events.PrivateKept(name, text))
+
+        def failed(failure: Failure) -> None:
+            self.log.failure("a message for {key} could not be kept", failure, key=key)
+            raise ChatError("err-kept-failed", nick=name)
+
+        return self.store.keep_message(
+            key, sender.nick, now, text, KEPT_MESSAGES_MAX
+        ).addCallbacks(kept, failed)
+
+    # Accounts
+
+    def register(self, member: Member, password: str) -> defer.Deferred[None]:
+        """Register C{member}'s nickname with C{password}; the member is identified to it."""
+        sid = member.session
+
+        def registered(_: None) -> None:
+            current = self.by_session.get(sid)
+            if current is not None and current.key == member.key:
+                current.account = current.key
+
+        return self.accounts.register(member.key, member.nick, password).addCallback(registered)
+
+    def change_password(self, member: Member, old: str, new: str) -> defer.Deferred[None]:
+        """Change the password of the account C{member} is identified to."""
+        if member.account is None:
+            return defer.fail(ChatError("err-not-identified"))
+        return self.accounts.change_password(member.host, member.account, old, new)
+
+    def unregister(self, member: Member, password: str) -> defer.Deferred[None]:
+        """Delete the account C{member} is identified to (and the messages kept for it)."""
+        account = member.account
+        if account is None:
+            return defer.fail(ChatError("err-not-identified"))
+        sid = member.session
+
+        def unregistered(_: None) -> None:
+            current = self.by_session.get(sid)
+            if current is not None and current.account == account:
+                current.account = None
+
+        return self.accounts.unregister(member.host, account, password).addCallback(unregistered)
+
+    # History
+
+    def earlier(self, member: Member, room: Room, count: int) -> defer.Deferred[int]:
+        """Deliver to C{member} up to C{count} lines of C{room} said before those it has seen;
+        fire with how many.
+
+        Fails with L{ChatError}: the member is not in the room, or history is off or cannot
+        be read now.
+        """
+        if room.members.get(member.session) is not member:
+            return defer.fail(ChatError("err-not-in-room", room=room.name))
+        if not self.history.enabled:
+            return defer.fail(ChatError("err-history-off"))
+        sid, name = member.session, room.name
+
+        def got(lines: list[StoredLine]) -> int:
+            self._deliver_lines(sid, name, lines)
+            return len(lines)
+
+        def failed(failure: Failure) -> None:
+            failure.trap(HistoryUnavailable)
+            raise ChatError("err-history-unavailable")
+
+        return self.history.earlier(sid, room.key, count).addCallbacks(got, failed)
+
+    def _deliver_lines(self, sid: SessionId, room: str, lines: list[StoredLine]) -> None:
+        """Deliver stored C{lines} of C{room} to session C{sid}, marked as history."""
+        if not lines:
+            return
+        self.deliver_direct(sid, events.HistoryStart(room, len(lines)))
+        for line in lines:
+            self.deliver_direct(
+                sid, events.HistoryLine(room, line.kind, line.nick, line.text, line.time)
+            )
+        self.deliver_direct(sid, events.HistoryEnd(room))
 
     # What the backend hands back (IEventSink)
 
@@ -421,11 +676,16 @@ class ChatService(Service):
 
     def _connected(self, envelope: Envelope) -> None:
         event: events.Connected = envelope.event  # type: ignore[assignment]
-        member = Member(event.session, event.nick, event.key, event.host, event.port)
+        member = Member(
+            event.session, event.nick, event.key, event.host, event.port, event.account
+        )
         self.members[member.key] = member
         self.by_session[member.session] = member
+        self._skeletons[confusables.skeleton(member.nick)] = member
         door = self._local_door(member.session)
         if door is not None:
+            # The lobby's recent lines come first: everything live follows them.
+            self._replay(member.session, self.lobby, self.lobby_key)
             door.subscribe(None, member.session)
             self.log.info(
                 self.catalog.template("log-connected"),
@@ -445,6 +705,8 @@ class ChatService(Service):
             return
         if self.members.get(member.key) is member:
             del self.members[member.key]
+        self._forget_skeleton(member)
+        self.history.forget_session(member.session)
         # Whoever waited for this member to enter a room waits no more: it is gone.
         self._waiting.pop(member.session, None)
         door = self._local_door(member.session)
@@ -462,8 +724,10 @@ class ChatService(Service):
             return
         if self.members.get(member.key) is member:
             del self.members[member.key]
-        member.nick, member.key = event.new, event.key
+        self._forget_skeleton(member)
+        member.nick, member.key, member.account = event.new, event.key, event.account
         self.members[member.key] = member
+        self._skeletons[confusables.skeleton(member.nick)] = member
         if member.session in self.sessions:
             self.log.info(self.catalog.template("log-renamed"), old=event.old, new=event.new)
         self._publish(envelope)
@@ -474,7 +738,10 @@ class ChatService(Service):
         member = self.by_session.get(event.session)
         if member is None or key is None or member.room(key) is not None:
             return
-        room = self._enter_room(member, event.room, key, self._local_door(member.session))
+        door = self._local_door(member.session)
+        if door is not None:
+            self._replay(member.session, event.room, key)
+        room = self._enter_room(member, event.room, key, door)
         self._notify(envelope, event.notice, member.session)
         self._arrived(member.session, key, room)
 
@@ -482,6 +749,7 @@ class ChatService(Service):
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name, key)
+            self._room_skeletons.setdefault(confusables.skeleton(name), key)
         room.members[member.session] = member
         member._enter(room)
         if door is not None:
@@ -502,8 +770,21 @@ class ChatService(Service):
         del room.members[member.session]
         if not room.members:
             del self.rooms[room.key]
+            skeleton = confusables.skeleton(room.name)
+            if self._room_skeletons.get(skeleton) == room.key:
+                del self._room_skeletons[skeleton]
+            self.history.forget_room(room.key)
         if door is not None:
             door.unsubscribe(room.key, member.session)
+
+    def _replay(self, sid: SessionId, name: str, key: str) -> None:
+        """Deliver room C{key}'s recent lines to C{sid}, entering it."""
+        self._deliver_lines(sid, name, self.history.entered(sid, key))
+
+    def _forget_skeleton(self, member: Member) -> None:
+        skeleton = confusables.skeleton(member.nick)
+        if self._skeletons.get(skeleton) is member:
+            del self._skeletons[skeleton]
 
     def _topic_set(self, envelope: Envelope) -> None:
         event: events.TopicSet = envelope.event  # type: ignore[assignment]
@@ -514,9 +795,21 @@ class ChatService(Service):
 
     # Service
 
+    def startService(self) -> None:
+        """Learn the registered nicknames and where history ids continue."""
+        super().startService()
+
+        def failed(failure: Failure, what: str) -> None:
+            self.log.failure("could not read {what} from the database", failure, what=what)
+
+        self.accounts.start()
+        if self.history.enabled:
+            self.history.start().addErrback(failed, "the last history id")
+
     def stopService(self) -> defer.Deferred[None]:
         """Tell every connection the server is stopping, let their output drain, close them."""
         super().stopService()
         self.stopping = True
+        self.accounts.stop()
         closing = [door.shutdown(events.ShuttingDown()) for door in self.doors]
         return defer.gatherResults(closing).addCallback(lambda _: None)

@@ -68,6 +68,8 @@ class Connected:
     host: str
     port: int
     notice: str = ALL
+    account: str | None = None
+    """The key of the account it identified to, if any."""
 
 
 @attrs.frozen
@@ -87,6 +89,8 @@ class Renamed:
     new: str
     key: str
     """The folded new nickname, as claimed."""
+    account: str | None = None
+    """The key of the account the member is identified to after the change, if any."""
 
 
 @attrs.frozen
@@ -155,9 +159,76 @@ class PrivateSent:
     text: str
 
 
+@attrs.frozen
+class PrivateKept:
+    """Delivered back to the sender of a private message to a registered user who is not
+    connected: it was kept, and will be delivered when they next identify."""
+
+    recipient: str
+    text: str
+
+
+@attrs.frozen
+class PrivateDelivered:
+    """A private message kept while its recipient was away, delivered when they identified."""
+
+    sender: str
+    text: str
+    time: float
+
+
+@attrs.frozen
+class HistoryLine:
+    """One line said in C{room} before the recipient entered it (or earlier, on request)."""
+
+    room: str
+    kind: str
+    """L{littlecats.storage.interface.SAID} or L{littlecats.storage.interface.ACTED}."""
+    nick: str
+    text: str
+    time: float
+
+
+@attrs.frozen
+class HistoryStart:
+    """What follows, up to L{HistoryEnd}, is C{count} earlier lines of C{room}."""
+
+    room: str
+    count: int
+
+
+@attrs.frozen
+class HistoryEnd:
+    room: str
+
+
+@attrs.frozen
+class Identified:
+    """Delivered to a session that has just identified to the registered nickname C{nick}."""
+
+    nick: str
+
+
+@attrs.frozen
+class Ghosted:
+    """Delivered to a session about to be closed because C{nick} identified elsewhere."""
+
+    nick: str
+
+
 ServerEvent = Connected | Disconnected | Renamed | ShuttingDown
 RoomEvent = RoomJoined | RoomLeft | Said | Acted | TopicSet
-DirectEvent = PrivateReceived | PrivateSent
+DirectEvent = (
+    PrivateReceived
+    | PrivateSent
+    | PrivateKept
+    | PrivateDelivered
+    | HistoryStart
+    | HistoryLine
+    | HistoryEnd
+    | Identified
+    | Ghosted
+)
 Event = ServerEvent | RoomEvent | DirectEvent
 
 

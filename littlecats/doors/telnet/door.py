@@ -10,6 +10,7 @@ sessions are the core's, the door only mirrors membership as fan-out subscriptio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from twisted.internet import defer
@@ -69,11 +70,27 @@ class TelnetDoor:
             ).encode(),
             events.PrivateSent: lambda e: f["private-to"](nick=e.recipient, text=e.text).encode(),
             events.ShuttingDown: lambda e: f["shutting-down"]().encode(),
+            events.PrivateKept: lambda e: f["private-kept"](nick=e.recipient).encode(),
+            events.PrivateDelivered: lambda e: f["private-delivered"](
+                nick=e.sender, text=e.text, time=self.when(e.time)
+            ).encode(),
+            events.HistoryStart: lambda e: f["history-start"](room=e.room, count=e.count).encode(),
+            events.HistoryLine: lambda e: f[f"history-{e.kind}"](
+                nick=e.nick, text=e.text, time=self.when(e.time)
+            ).encode(),
+            events.HistoryEnd: lambda e: f["history-end"](room=e.room).encode(),
+            events.Ghosted: lambda e: f["ghosted"](nick=e.nick).encode(),
+            events.Identified: lambda e: f["identified"](nick=e.nick).encode(),
         }
+        self._time_format = catalog.template("time-format")
 
     def render(self, event: events.Event) -> bytes:
         """The wire line for C{event}."""
         return self._renderers[type(event)](event)
+
+    def when(self, seconds: float) -> str:
+        """A stored line's time, in the server's local time and the catalog's format."""
+        return time.strftime(self._time_format, time.localtime(seconds))
 
     def notice(self, msgid: str, **fields: object) -> bytes:
         """The wire line for catalog message C{msgid}."""
@@ -97,6 +114,13 @@ class TelnetDoor:
     def write(self, session: Session, data: bytes) -> None:
         """C{data} for C{session} alone, in its place among what its rooms receive."""
         self.fanout.send(session.outlet, data)
+
+    def hide_input(self, session: Session, hidden: bool) -> None:
+        """Turn the terminal's echo off for a password, or on again (telnet clients only:
+        see L{littlecats.doors.telnet.protocol.ChatProtocol.hide_input})."""
+        wire = session.wire
+        if wire is not None:
+            wire.hide_input(hidden)  # type: ignore[attr-defined]
 
     # IDoor
 

@@ -3,14 +3,20 @@ The telnet network virtual terminal, receiving side: bytes in, lines out.
 
 `LineDecoder` takes whatever a telnet or netcat client sends, in chunks split anywhere, and
 yields complete lines (bytes, line end removed) plus the negotiation replies owed to the peer.
-It never starts a negotiation and refuses every option it is offered (RFC 854/1143): `DO x`
-gets `WONT x`, `WILL x` gets `DONT x`.  Every other IAC command, known or not, is consumed,
-so none of it reaches chat text; subnegotiations are skipped whole without being buffered.
-`IAC EC` becomes a backspace and `IAC EL` a Ctrl-U, for `text.apply_edits` to apply.
+It starts one negotiation only, when asked (`offer_echo`, to hide a password as it is typed),
+and refuses every other option it is offered (RFC 854/1143): `DO x` gets `WONT x`, `WILL x`
+gets `DONT x`; the ECHO option follows RFC 1143's states, so no answer is ever repeated.
+Every other IAC command, known or not, is consumed, so none of it reaches chat text;
+subnegotiations are skipped whole without being buffered.  `IAC EC` becomes a backspace and
+`IAC EL` a Ctrl-U, for `text.apply_edits` to apply.
 
 Line ends: LF, CR LF, CR NUL and a bare CR each end a line (a CR never waits for the next byte).
 A line longer than `max_length` bytes is reported once as `TOO_LONG` and discarded up to its
 end; the lines after it are unaffected.  Memory per connection is bounded by `max_length`.
+
+Whether the peer speaks telnet (`telnet`): it sent a telnet command, or ended a line with CR LF
+or CR NUL as RFC 854 requires (netcat sends a bare LF; Debian's telnet client sends no
+negotiation of its own on a port other than 23, so the line end is the only sign it gives).
 
 Pure: no sockets, no Twisted.  Lines come out undecoded; text rules live in `littlecats.text`.
 """
@@ -28,11 +34,15 @@ SB: Final = 250
 EL: Final = 248
 EC: Final = 247
 SE: Final = 240
+ECHO: Final = 1
 
 TOO_LONG: Final = None
 """Yielded in place of a line that was longer than the limit (and was discarded)."""
 
 _REFUSAL = {DO: WONT, WILL: DONT}
+
+# Our side of the ECHO option (RFC 1143): off, offered (WILL sent), on, withdrawn (WONT sent).
+_NO, _WANT_YES, _YES, _WANT_NO = range(4)
 
 # Parser states for IAC sequences that span chunks.
 _DATA, _COMMAND, _OPTION, _SUB, _SUB_IAC = range(5)
@@ -41,7 +51,16 @@ _DATA, _COMMAND, _OPTION, _SUB, _SUB_IAC = range(5)
 class LineDecoder:
     """Incremental telnet line decoder for one connection."""
 
-    __slots__ = ("_after_cr", "_buffer", "_discarding", "_pending_verb", "_state", "max_length")
+    __slots__ = (
+        "_after_cr",
+        "_buffer",
+        "_discarding",
+        "_echo",
+        "_pending_verb",
+        "_state",
+        "max_length",
+        "telnet",
+    )
 
     def __init__(self, max_length: int = 2048) -> None:
         self.max_length = max_length
@@ -50,6 +69,23 @@ class LineDecoder:
         self._pending_verb = 0
         self._after_cr = False
         self._discarding = False
+        self._echo = _NO
+        self.telnet = False
+        """The peer has shown it speaks telnet (a command, or a CR LF line end)."""
+
+    def offer_echo(self, hidden: bool) -> bytes:
+        """The negotiation that makes the server echo (C{hidden}: the peer stops showing what
+        is typed) or stop echoing; empty if the peer is not known to speak telnet or the
+        option is already where it is asked to be."""
+        if hidden:
+            if not self.telnet or self._echo != _NO:
+                return b""
+            self._echo = _WANT_YES
+            return bytes((IAC, WILL, ECHO))
+        if self._echo in (_WANT_YES, _YES):
+            self._echo = _WANT_NO
+            return bytes((IAC, WONT, ECHO))
+        return b""
 
     def feed(self, data: bytes) -> tuple[list[bytes | None], bytes]:
         """Consume C{data}; return the completed lines (or L{TOO_LONG}) and the replies owed."""
@@ -60,6 +96,8 @@ class LineDecoder:
             data = data[1:]
             self._after_cr = False
         if b"\r" in data:
+            if not self.telnet and (b"\r\n" in data or b"\r\x00" in data or self._after_cr):
+                self.telnet = True
             self._after_cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r\x00", b"\n").replace(b"\r", b"\n")
         elif data:
@@ -107,7 +145,9 @@ class LineDecoder:
                 if byte == IAC:
                     kept.append(IAC)
                     state = _DATA
-                elif byte in (WILL, WONT, DO, DONT):
+                    continue
+                self.telnet = True
+                if byte in (WILL, WONT, DO, DONT):
                     self._pending_verb = byte
                     state = _OPTION
                 elif byte == SB:
@@ -119,9 +159,12 @@ class LineDecoder:
                         kept.append(0x15)
                     state = _DATA
             elif state == _OPTION:
-                refusal = _REFUSAL.get(self._pending_verb)
-                if refusal is not None:
-                    replies += bytes((IAC, refusal, byte))
+                if byte == ECHO:
+                    replies += self._echo_answer(self._pending_verb)
+                else:
+                    refusal = _REFUSAL.get(self._pending_verb)
+                    if refusal is not None:
+                        replies += bytes((IAC, refusal, byte))
                 state = _DATA
             elif state == _SUB:
                 if byte == IAC:
@@ -130,3 +173,22 @@ class LineDecoder:
                 state = _DATA if byte == SE else _SUB
         self._state = state
         return bytes(kept), bytes(replies)
+
+    def _echo_answer(self, verb: int) -> bytes:
+        """RFC 1143 for our side of ECHO: the peer's DO or DONT, given what we asked."""
+        echo = self._echo
+        if verb == DO:
+            if echo == _WANT_YES:
+                self._echo = _YES
+            elif echo == _NO:
+                return bytes((IAC, WONT, ECHO))  # not offered: refused, as any option
+            elif echo == _WANT_NO:
+                self._echo = _NO
+        elif verb == DONT:
+            if echo == _YES:
+                self._echo = _NO
+                return bytes((IAC, WONT, ECHO))
+            self._echo = _NO
+        elif verb == WILL:
+            return bytes((IAC, DONT, ECHO))  # the peer's own echo: refused as before
+        return b""

@@ -39,6 +39,7 @@ class ChatProtocol(Protocol):
         self.session = Session.accept(factory.door, self.transport)
         if self.session is None:
             return
+        self.session.wire = self
         self.decoder = LineDecoder(MAX_LINE_BYTES)
         # Nothing can be queued for a brand-new connection, so the greeting may skip the
         # fan-out's turn: in a join storm that saves every newcomer a whole reactor turn.
@@ -53,6 +54,21 @@ class ChatProtocol(Protocol):
             session.write(replies)
         if lines:
             session.receive(lines)
+
+    def hide_input(self, hidden: bool) -> None:
+        """Stop the peer's terminal echoing what is typed (a password), or restore it.
+
+        Only a client that has shown it speaks telnet is asked (`IAC WILL ECHO`, then
+        `IAC WONT ECHO`): netcat would print the negotiation bytes, and without it the line is
+        simply shown as typed.  Every prompt ends its line, so the unechoed Enter leaves the
+        cursor where the next line belongs.
+        """
+        session = self.session
+        if session is None:
+            return
+        negotiation = self.decoder.offer_echo(hidden)
+        if negotiation:
+            session.write(negotiation)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         if self.session is not None:

@@ -1,0 +1,128 @@
+"""
+`MemoryStore`: an `IStore` in dictionaries, for `--db memory:` and for unit tests.
+
+It keeps nothing across restarts.  Every method answers at once (its Deferred has already
+fired) and behaves as the SQL store does, so the contract tests run against both.  It holds
+no reference to anything a caller can change: lists go in and out as copies, and the records
+(`Account`, `StoredLine`, `KeptMessage`) are frozen attrs classes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import TypeVar
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from littlecats.storage.interface import Account, IStore, KeptMessage, StoredLine
+
+_line_id = attrgetter("id")
+_R = TypeVar("_R", Account, StoredLine, KeptMessage)
+
+
+@implementer(IStore)
+class MemoryStore:
+    """Accounts, room lines and kept messages in dictionaries."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._rooms: dict[str, list[StoredLine]] = {}
+        """Each room's lines, in id order."""
+        self._line_ids: set[int] = set()
+        self._last_line_id = 0
+        self._kept: dict[str, list[KeptMessage]] = {}
+        self._kept_ids = itertools.count(1)
+
+    def account(self, key: str) -> defer.Deferred[Account | None]:
+        """The account registered under C{key}, or None."""
+        return defer.succeed(self._accounts.get(key))
+
+    def account_names(self) -> defer.Deferred[list[str]]:
+        """Every account's display name, sorted."""
+        return defer.succeed(sorted(a.name for a in self._accounts.values()))
+
+    def create_account(self, account: Account) -> defer.Deferred[bool]:
+        """Register C{account}; False if its key is taken."""
+        if account.key in self._accounts:
+            return defer.succeed(False)
+        self._accounts[account.key] = _copy(account)
+        return defer.succeed(True)
+
+    def set_password(self, key: str, password_hash: str) -> defer.Deferred[bool]:
+        """Replace account C{key}'s password hash; False if there is no such account."""
+        account = self._accounts.get(key)
+        if account is None:
+            return defer.succeed(False)
+        self._accounts[key] = Account(account.key, account.name, password_hash, account.created)
+        return defer.succeed(True)
+
+    def delete_account(self, key: str) -> defer.Deferred[bool]:
+        """Delete account C{key} and its kept messages; False if there is no such account."""
+        if self._accounts.pop(key, None) is None:
+            return defer.succeed(False)
+        self._kept.pop(key, None)
+        return defer.succeed(True)
+
+    def append_lines(self, lines: Sequence[StoredLine]) -> defer.Deferred[None]:
+        """Store C{lines}; a line whose id is stored already is skipped (as the SQL store
+        does), so writing a batch twice is harmless."""
+        for line in lines:
+            if line.id in self._line_ids:
+                continue
+            self._line_ids.add(line.id)
+            room = self._rooms.setdefault(line.room, [])
+            if not room or room[-1].id < line.id:
+                room.append(_copy(line))
+            else:
+                bisect.insort(room, _copy(line), key=_line_id)
+            self._last_line_id = max(self._last_line_id, line.id)
+        return defer.succeed(None)
+
+    def recent_lines(
+        self, room: str, before: int | None, limit: int
+    ) -> defer.Deferred[list[StoredLine]]:
+        """Up to C{limit} of C{room}'s latest lines below id C{before}, oldest first."""
+        lines = self._rooms.get(room, [])
+        end = len(lines) if before is None else bisect.bisect_left(lines, before, key=_line_id)
+        if limit <= 0:
+            return defer.succeed([])
+        return defer.succeed(lines[max(0, end - limit) : end])
+
+    def last_line_id(self) -> defer.Deferred[int]:
+        """The highest line id stored, or 0."""
+        return defer.succeed(self._last_line_id)
+
+    def keep_message(
+        self, recipient: str, sender: str, time: float, text: str, limit: int
+    ) -> defer.Deferred[bool]:
+        """Keep a message for account C{recipient}; False (nothing kept) when it has
+        C{limit} waiting already, or there is no such account."""
+        if recipient not in self._accounts:
+            return defer.succeed(False)
+        kept = self._kept.setdefault(recipient, [])
+        if len(kept) >= limit:
+            return defer.succeed(False)
+        kept.append(KeptMessage(next(self._kept_ids), recipient, sender, time, text))
+        return defer.succeed(True)
+
+    def take_messages(self, recipient: str) -> defer.Deferred[list[KeptMessage]]:
+        """C{recipient}'s kept messages, oldest first, removed from the store."""
+        return defer.succeed(self._kept.pop(recipient, []))
+
+    def close(self) -> defer.Deferred[None]:
+        """Nothing to release."""
+        return defer.succeed(None)
+
+
+def _copy(record: _R) -> _R:
+    """C{record} itself when it is exactly one of the (frozen) record classes, else a plain
+    record with its fields (a subclass could carry mutable state)."""
+    cls = type(record)
+    if cls in (Account, StoredLine, KeptMessage):
+        return record
+    base = next(c for c in (Account, StoredLine, KeptMessage) if isinstance(record, c))
+    return base(*(getattr(record, a.name) for a in base.__attrs_attrs__))

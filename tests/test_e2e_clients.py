@@ -59,3 +59,41 @@ def test_rooms_through_real_telnet_and_netcat(server):  # noqa: F811
         for child in (telnet, netcat):
             if child is not None:
                 child.close(force=True)
+
+
+def test_passwords_typed_in_real_telnet_are_not_shown_and_netcat_sees_no_negotiation(server):  # noqa: F811
+    """A registered nickname's password is hidden as it is typed in telnet (the server turns
+    the terminal's echo off, then on again); netcat still works, with clean text."""
+    _process, port = server
+    telnet = _spawn("telnet", port)
+    netcat = None
+    try:
+        telnet.sendline("ana")
+        telnet.expect_exact("*** O cliente ana entrou no chat dos Little Cats.")
+        telnet.sendline("/register segredo-da-ana")
+        telnet.expect_exact("agora é seu")
+        telnet.sendline("/quit")
+        telnet.expect_exact("*** Até logo, ana!")
+        telnet.close(force=True)
+
+        telnet = _spawn("telnet", port)
+        telnet.sendline("ana")
+        telnet.expect_exact("O apelido ana é registrado; digite a senha:")
+        telnet.sendline("segredo-da-ana")
+        telnet.expect_exact("*** Você se identificou como ana.")
+        assert "segredo-da-ana" not in telnet.before
+        telnet.sendline("visível de novo")  # echo is back on: the terminal shows what is typed
+        telnet.expect_exact("visível de novo")
+        telnet.expect_exact("<ana> visível de novo")
+
+        netcat = _spawn("nc", port)
+        netcat.sendline("ana")
+        netcat.expect_exact("O apelido ana é registrado; digite a senha:")
+        netcat.sendline("segredo-da-ana")
+        netcat.expect_exact("*** Você se identificou como ana.")
+        assert "\ufffd" not in netcat.before and "\xff" not in netcat.before
+        telnet.expect_exact("foi identificado em outra conexão")
+    finally:
+        for child in (telnet, netcat):
+            if child is not None:
+                child.close(force=True)

@@ -256,3 +256,28 @@ def test_a_store_that_cannot_be_read_does_not_stop_anyone_entering():
     assert ana.lines() == ["<ana> ainda falo"]
     ana.line("/history")
     assert ana.lines() == ["!!! O histórico não pode ser lido agora; tente de novo mais tarde."]
+
+
+def test_chat_goes_on_while_the_database_fails_and_nothing_is_lost_when_it_is_back():
+    class Flaky(MemoryStore):
+        down = True
+
+        def append_lines(self, lines):
+            if self.down:
+                return defer.fail(OSError("database unreachable"))
+            return super().append_lines(lines)
+
+    store = Flaky()
+    chat = Harness(history=20, store=store)
+    ana = chat.join("ana")
+    bob = chat.join("bob")
+    for n in range(3):
+        ana.line(f"durante a queda {n}")
+        chat.clock.advance(0)
+    assert bob.lines()[-3:] == [f"<ana> durante a queda {n}" for n in range(3)]
+    assert chat.writer.failures >= 1 and chat.writer.pending == 3
+    store.down = False
+    chat.clock.advance(60)  # the writer's next retry
+    assert chat.writer.pending == 0
+    stored = store.recent_lines("#lobby", None, 10).result
+    assert [line.text for line in stored] == [f"durante a queda {n}" for n in range(3)]

@@ -3,8 +3,13 @@ Shared helpers for the benchmark and abuse scripts: where things are, how a serv
 is started (fresh, pinned to a CPU, in its own process group, with a raised open-file limit)
 and always stopped, and how its RSS, CPU time and open descriptors are read from /proc.
 
+Every littlecats server started through `littlecats_cmd` gets an explicit `--db`: `memory:`
+unless the caller names another (never the server's default `sqlite:littlecats.db`, which would
+be created in the repository).
+
 Nothing here generates load or knows the chat protocol beyond the wire constants; the scripts
-that import it (run.py, pyload.py, abuse.py) do.  Everything is loopback only (127.0.0.1).
+that import it (run.py, pyload.py, abuse.py, login_storm.py) do.  Everything is loopback only
+(127.0.0.1).
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ PERF_LIMITS = [
     "--nick-timeout", "0",
 ]  # fmt: skip
 
+# The database of every littlecats server a bench starts unless it asks for another: nothing is
+# written to disk, nothing is left over from an earlier run.
+DB_MEMORY = "memory:"
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -54,16 +63,24 @@ def twistd() -> str:
     return found
 
 
-def littlecats_cmd(port: int, limits: list[str], twistd_path: str | None = None) -> list[str]:
+def littlecats_cmd(
+    port: int, limits: list[str], twistd_path: str | None = None, db: str | None = DB_MEMORY
+) -> list[str]:
     """The command line of a foreground `twistd littlecats` on 127.0.0.1:C{port}.
 
-    C{twistd_path} picks another tree's twistd (run.py's littlecats-before: an older checkout
-    with its own venv); by default the one next to the running interpreter.
+    C{db} is its C{--db} URL: by default C{memory:}, so that a bench never creates the
+    server's default C{littlecats.db} in the working directory (the repository) nor reads
+    accounts or history left by another run; give C{sqlite:PATH} (a file in a temporary
+    directory) to measure a real database, or None for a tree whose server has no C{--db}
+    option (run.py's littlecats-before).  C{twistd_path} picks another tree's twistd
+    (littlecats-before: an older checkout with its own venv); by default the one next to the
+    running interpreter.
     """
     return [
         # --logfile=-, never /dev/null: twistd rotates it
         twistd_path or twistd(), "-n", "--pidfile=", "--logfile=-",
         "littlecats", "--listen", f"tcp:{port}:interface={HOST}", *limits,
+        *(["--db", db] if db is not None else []),
     ]  # fmt: skip
 
 
@@ -111,6 +128,8 @@ class Server:
         self.cmd = pinned(cmd, cpu)
         self.cwd = cwd or ROOT
         self.proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+        self.killed = False
         # Lives as long as the server (a file, not a pipe, so a chatty server never blocks).
         self._err = tempfile.TemporaryFile()  # noqa: SIM115
 
@@ -149,18 +168,27 @@ class Server:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self) -> None:
-        """Kill its whole process group: SIGTERM, then SIGKILL after 5 s."""
+    def stop(self, term_timeout: float = 5.0) -> int | None:
+        """Kill its whole process group: SIGTERM, then SIGKILL after C{term_timeout} s.
+
+        Returns its exit status (negative: the signal that ended it; None: not started, or
+        still there after SIGKILL); C{killed} says whether SIGKILL was needed, C{exit_code}
+        keeps the status.  A server with something to write on shutdown (littlecats's
+        history write-behind) needs the SIGTERM and a C{term_timeout} long enough for it.
+        """
         proc, self.proc = self.proc, None
         if proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            return self.exit_code
+        for sig, wait in ((signal.SIGTERM, term_timeout), (signal.SIGKILL, 5.0)):
             if proc.poll() is not None:
                 break
+            self.killed = sig == signal.SIGKILL
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(wait)
+        self.exit_code = proc.poll()
+        return self.exit_code
 
     def stderr(self) -> str:
         """The last 2000 characters the server wrote to stdout or stderr."""

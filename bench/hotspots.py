@@ -226,7 +226,8 @@ def main() -> None:
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="lc-hotspots-"))
     stats_path, raw_path = tmp / "server.pstats", tmp / "pyspy.txt"
-    tail = ["littlecats", "--listen", f"tcp:{port}:interface={HOST}", *PERF_LIMITS]
+    listen = f"tcp:{port}:interface={HOST}"
+    tail = ["littlecats", "--listen", listen, *PERF_LIMITS, "--db", "memory:"]
     options = ["-n", "--pidfile=", "--logfile=-"]
     if args.profiler == "cprofile":
         cmd = [sys.executable, __file__, "_serve", str(stats_path), *options, *tail]

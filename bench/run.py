@@ -13,7 +13,15 @@ the highest deliveries/s with p99 <= 250 ms, nothing lost or reordered), fixed (
 10 senders x 50 msg/s: p50/p99), joinstorm (2000 and 5000 clients: time until every join
 notice arrived), memory (10000 idle joined clients: RSS per connection, time to join), scaling
 (room sizes 10..5000: deliveries/s and p99), rooms (1000 clients in 100 rooms of 10, one
-sender per room, open-loop ramp).  --quick shrinks every scenario to a smoke test.
+sender per room, open-loop ramp), history (the saturation case against two servers of its own:
+littlecats-history, with --db sqlite:<tmpdir>/bench.db --history 20, and littlecats-nohistory,
+with --db memory: --history 0; prints the ratio history/nohistory of the best deliveries/s,
+the goal check "history on >= 85 % of history off", and whether every message the senders
+sent is a row of room_lines once the history server has stopped on SIGTERM; --history-load
+rooms runs it on the rooms load instead).  --quick shrinks every scenario to a smoke test.
+Every littlecats server runs with an explicit --db: memory: unless said otherwise (nothing is
+written into the repository); littlecats-before, an older tree without that option, runs
+without it.
 The machine is shared and noisy, so only the ratio littlecats/baseline of one run means much;
 it prints a table with those ratios, the generator's CPU% (>= 90% flags a lower bound) and the
 CPU steal, and saves the raw lcbench JSON under bench/results/.  Loopback only; every lcbench
@@ -31,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ngircd
 from common import (
     BENCH,
+    DB_MEMORY,
     HOST,
     PERF_LIMITS,
     ROOT,
@@ -56,15 +66,34 @@ from common import (
     steal_snapshot,
 )
 
-SERVERS = ("littlecats", "littlecats-before", "baseline", "ngircd")
-SHORT = {"littlecats": "lc", "littlecats-before": "lb", "baseline": "bl", "ngircd": "ng"}
-SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling", "rooms")
+SERVERS = (
+    "littlecats", "littlecats-before", "baseline", "ngircd",
+    "littlecats-history", "littlecats-nohistory",
+)  # fmt: skip
+SHORT = {
+    "littlecats": "lc", "littlecats-before": "lb", "baseline": "bl", "ngircd": "ng",
+    "littlecats-history": "lh", "littlecats-nohistory": "ln",
+}  # fmt: skip
+SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling", "rooms", "history")
+# The history scenario compares littlecats with and without room history, and nothing else.
+HISTORY_SERVERS = ("littlecats-history", "littlecats-nohistory")
+MAIN_SCENARIOS = tuple(s for s in SCENARIOS if s != "history")
 # ngircd speaks IRC, so only the scenarios whose figures compare across protocols run it; the
 # littlecats before rooms (--before-tree) has no /join, so it runs everything but rooms.
 ONLY_IN = {
+    "littlecats": MAIN_SCENARIOS,
+    "baseline": MAIN_SCENARIOS,
     "ngircd": ("fixed", "saturation", "rooms"),
-    "littlecats-before": tuple(s for s in SCENARIOS if s != "rooms"),
+    "littlecats-before": tuple(s for s in MAIN_SCENARIOS if s != "rooms"),
+    "littlecats-history": ("history",),
+    "littlecats-nohistory": ("history",),
 }
+# The history issue: storing every line costs at most 15 % of the saturation figure.
+GOAL_HISTORY_VS_NOHISTORY = 0.85
+HISTORY_REPLAY = 20
+# A stopping littlecats-history writes what its write-behind still holds (HistoryWriter waits
+# up to 10 s for it): SIGKILL only after this long.
+HISTORY_TERM_TIMEOUT = 30.0
 # Goal 2 (latency at moderate load), checked on the fixed scenario.
 GOAL_P50_MS, GOAL_P99_VS_NGIRCD = 2.0, 1.5
 # The rooms issue: many small rooms at >= 3 x the baseline; the single-room figures within
@@ -97,8 +126,17 @@ def build_lcbench(path: str | None) -> Path:
     return binary
 
 
-def cases(scenario: str, quick: bool) -> list[dict]:
-    """The lcbench runs of C{scenario}: a label, the clients, and the extra lcbench flags."""
+def cases(scenario: str, quick: bool, history_load: str = "saturation") -> list[dict]:
+    """The lcbench runs of C{scenario}: a label, the clients, and the extra lcbench flags.
+
+    The history scenario runs the load C{history_load} (saturation, or rooms: many small rooms,
+    where each line has 10 times fewer deliveries to share the cost of storing it).
+    """
+    if scenario == "history":
+        return [
+            dict(case, label=f"history {case['label']}")
+            for case in cases(history_load, quick)
+        ]  # fmt: skip
     if scenario == "saturation":
         n = 200 if quick else 1000
         ramp = ["--ramp", "4:2:256" if quick else "4:2:1024"]
@@ -341,20 +379,79 @@ def before_twistd(tree: Path) -> Path:
     return binary
 
 
-def server_cmd(name: str, port: int, stack: contextlib.ExitStack, before: Path | None) -> list[str]:
-    """The command line of server C{name} on C{port}; ngircd's config lives as long as C{stack}."""
+def server_cmd(
+    name: str, port: int, stack: contextlib.ExitStack, before: Path | None
+) -> tuple[list[str], Path | None]:
+    """The command line of server C{name} on C{port}, and its SQLite file if it has one.
+
+    ngircd's config and littlecats-history's database live in temporary directories that last
+    as long as C{stack}.  Every littlecats gets an explicit --db (memory: but for
+    littlecats-history); littlecats-before, whose code has no --db option, gets none.
+    """
     if name == "littlecats":
-        return littlecats_cmd(port, PERF_LIMITS)
+        return littlecats_cmd(port, PERF_LIMITS, db=DB_MEMORY), None
+    if name == "littlecats-history":
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lcbench-history-")))
+        db_file = tmp / "bench.db"
+        limits = [*PERF_LIMITS, "--history", str(HISTORY_REPLAY)]
+        return littlecats_cmd(port, limits, db=f"sqlite:{db_file}"), db_file
+    if name == "littlecats-nohistory":
+        return littlecats_cmd(port, [*PERF_LIMITS, "--history", "0"], db=DB_MEMORY), None
     if name == "littlecats-before":
         assert before is not None
-        return littlecats_cmd(port, PERF_LIMITS, str(before_twistd(before)))
+        return littlecats_cmd(port, PERF_LIMITS, str(before_twistd(before)), db=None), None
     if name == "baseline":
-        return baseline_cmd(port)
+        return baseline_cmd(port), None
     binary = ngircd.find_ngircd()
     if binary is None:
         raise SystemExit(ngircd.missing_message())
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lcbench-ngircd-")))
-    return ngircd.ngircd_cmd(binary, ngircd.write_config(tmp, HOST, port))
+    return ngircd.ngircd_cmd(binary, ngircd.write_config(tmp, HOST, port)), None
+
+
+MARKER = re.compile(r"LCB:(\d+):(\d+):")
+# The history writer's own warnings and errors (twistd: "[namespace#level]").
+WRITER_TROUBLE = re.compile(r"HistoryWriter#(warn|error|critical)\]")
+
+
+def history_rows(db_file: Path, raw: dict, log: str) -> dict:
+    """What the stopped history server left in C{db_file}, against what lcbench sent.
+
+    Counts the rows of room_lines and reads lcbench's marker (C{LCB:<sender>:<seq>:}) back
+    from each: per sender, the sequence numbers stored must run from 0 without a hole or a
+    repeat (TCP keeps a sender's lines in order, so a hole would be a line the history lost).
+    "sent" is lcbench's C{traffic.msgs_sent_total}: every message its senders wrote, over
+    every ramp step, warm-up included.  A message counts as sent once it is in lcbench's
+    output buffer, so a sender the server dropped (send-queue bound, in a step past the
+    reported one) can have sent a few the server never read: lcbench's C{closed} counts say
+    whether that happened.  The history writer's warnings and errors in the server's C{log}
+    (its queue full and lines dropped, failed or stalled writes) are kept too.
+    """
+    out: dict = {"sent": raw.get("traffic", {}).get("msgs_sent_total")}
+    out["closed"] = raw.get("errors", {}).get("closed_after_join")
+    out["writer_log"] = [line for line in log.splitlines() if WRITER_TROUBLE.search(line)]
+    if not db_file.exists():
+        return {**out, "error": f"{db_file} does not exist"}
+    try:
+        with contextlib.closing(sqlite3.connect(db_file, timeout=10)) as db:
+            out["rows"] = db.execute("SELECT COUNT(*) FROM room_lines").fetchone()[0]
+            rooms = db.execute("SELECT room, COUNT(*) FROM room_lines GROUP BY room").fetchall()
+            seqs: dict[int, list[int]] = {}
+            unmarked = 0
+            for (text,) in db.execute("SELECT text FROM room_lines"):
+                m = MARKER.search(text)
+                if m is None:
+                    unmarked += 1
+                    continue
+                seqs.setdefault(int(m[1]), []).append(int(m[2]))
+    except sqlite3.Error as error:
+        return {**out, "error": f"{type(error).__name__}: {error}"}
+    out["rooms"] = dict(rooms)
+    out["unmarked"] = unmarked
+    out["holes"] = sum(max(v) + 1 - len(set(v)) for v in seqs.values())
+    out["repeats"] = sum(len(v) - len(set(v)) for v in seqs.values())
+    out["per_sender"] = {s: len(v) for s, v in sorted(seqs.items())}
+    return out
 
 
 # Lines of a server's log that say something went wrong (twistd: "[namespace#critical]",
@@ -379,15 +476,24 @@ def run_case(
     port = free_port()
     version = code_version(before) if name == "littlecats-before" and before else code_version()
     print(f"== {case['label']} / {name} (code {version})", flush=True)
+    history: dict | None = None
     with contextlib.ExitStack() as stack:
         cwd = before if name == "littlecats-before" else None
-        server = Server(name, server_cmd(name, port, stack, before), port, cpu=SERVER_CPU, cwd=cwd)
+        cmd, db_file = server_cmd(name, port, stack, before)
+        server = Server(name, cmd, port, cpu=SERVER_CPU, cwd=cwd)
         try:
             server.start()
             raw = run_lcbench(binary, server, case, max_runtime)
         finally:
-            server.stop()
+            t_stop = time.monotonic()
+            server.stop(HISTORY_TERM_TIMEOUT if db_file is not None else 5.0)
+            stop_s = time.monotonic() - t_stop
         log = server.log()
+        if db_file is not None:
+            # Read before the stack removes the temporary directory.
+            history = history_rows(db_file, raw, log)
+            history.update(exit=server.exit_code, killed=server.killed, stop_s=stop_s)
+            raw["outer"]["history"] = history
     problems = log_problems(log)
     raw["outer"]["log_problems"] = problems
     raw["outer"]["log_tail"] = log[-3000:]
@@ -396,10 +502,14 @@ def run_case(
         summary["notes"].append(f"server log: {problems['count']} error lines (see raw JSON)")
         print(f"   server log, first error:\n{problems['first']}", flush=True)
     summary["code"] = version
+    if history is not None:
+        summary["history"] = history
+        print(f"   history: {history_line(history)}", flush=True)
     record["runs"].append({"case": case, "summary": summary, "lcbench": raw})
     shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}
     shown.pop("notes")
     shown.pop("code")
+    shown.pop("history", None)
     print(f"   {json.dumps(shown)} {'; '.join(summary['notes'])}", flush=True)
     return summary
 
@@ -472,6 +582,85 @@ def rooms_goal_check(case: dict, figures: dict[str, dict]) -> list[str]:
     return lines
 
 
+def history_line(h: dict) -> str:
+    """One run's history check: rows of room_lines against the messages lcbench sent."""
+    stop = (
+        f"server {'SIGKILLed' if h.get('killed') else 'exited'} with status {h.get('exit')} "
+        f"{h.get('stop_s', 0):.1f} s after SIGTERM"
+    )
+    if "error" in h:
+        return f"could not read the database: {h['error']}; {stop}: FAIL"
+    rows, sent = h.get("rows"), h.get("sent")
+    writer = h.get("writer_log") or []
+    if writer:
+        stop += (
+            f"; history writer: {len(writer)} warnings/errors in the log, the last: {writer[-1]}"
+        )
+    ok = (
+        rows == sent
+        and not h.get("holes")
+        and not h.get("repeats")
+        and not h.get("unmarked")
+        and not h.get("killed")
+    )
+    extra = ""
+    if rows != sent and isinstance(rows, int) and isinstance(sent, int):
+        extra = f" ({sent - rows:+,} not stored; readers dropped by the server: {h.get('closed')})"
+    return (
+        f"rows of room_lines {_count(rows)} vs messages sent {_count(sent)} "
+        "(lcbench traffic.msgs_sent_total)"
+        f"{extra}; per sender: {h.get('holes')} holes, {h.get('repeats')} repeats, "
+        f"{h.get('unmarked')} rows without a marker; {stop}: {'PASS' if ok else 'FAIL'}"
+    )
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def history_check(case: dict, figures: dict[str, dict], runs: list[dict]) -> list[str]:
+    """The history scenario's checks: deliveries/s with history >= 85 % of without, and every
+    message sent stored (in every run of littlecats-history, not only the best)."""
+    on, off = figures.get("littlecats-history"), figures.get("littlecats-nohistory")
+    lines = [f"goal check ({case['label']}: history on >= {GOAL_HISTORY_VS_NOHISTORY:.0%} of "
+             "history off, best deliveries/s with p99 <= 250 ms):"]  # fmt: skip
+    a = (on or {}).get("deliveries_per_s")
+    b = (off or {}).get("deliveries_per_s")
+    if not a or not b:
+        lines.append("  littlecats-history or littlecats-nohistory gave no figure: no check")
+    else:
+        r = a / b
+        verdict = "PASS" if r >= GOAL_HISTORY_VS_NOHISTORY else "FAIL"
+        lines.append(
+            f"  littlecats-history {a:,.0f} vs littlecats-nohistory {b:,.0f} deliveries/s: "
+            f"ratio history/nohistory {r:.2f} >= {GOAL_HISTORY_VS_NOHISTORY:g}: {verdict}"
+        )
+        per_cpu_a, per_cpu_b = (on or {}).get("per_cpu_s"), (off or {}).get("per_cpu_s")
+        if per_cpu_a and per_cpu_b:
+            lines.append(
+                f"  per server CPU-second: {per_cpu_a:,.0f} vs {per_cpu_b:,.0f}: ratio "
+                f"{per_cpu_a / per_cpu_b:.2f}"
+            )
+    for name, fig in (("littlecats-history", on), ("littlecats-nohistory", off)):
+        bad = [n for n in (fig or {}).get("notes", []) if not n.startswith("best of")]
+        if bad:
+            lines.append(f"  NOTE {name}: {'; '.join(bad)}")
+    if any((fig or {}).get("gen_pct", 0) >= SATURATED_GEN_PCT for fig in (on, off)):
+        lines.append(
+            "  NOTE the generator, not the server, was the limit: both figures are lower "
+            "bounds, and the check only shows that history kept the server at >= "
+            f"{GOAL_HISTORY_VS_NOHISTORY:.0%} of what the generator could offer (see srv CPU% "
+            "and deliveries/CPU-s)"
+        )
+    lines.append("nothing lost from history (rows of room_lines once the server has stopped):")
+    for i, run in enumerate(runs, 1):
+        if "history" in run:
+            lines.append(f"  run {i}: {history_line(run['history'])}")
+    if not runs:
+        lines.append("  littlecats-history did not run")
+    return lines
+
+
 def before_check(case: dict, figures: dict[str, dict]) -> list[str]:
     """littlecats within 10 % of littlecats-before on every figure of C{case} (worse side only)."""
     lc, lb = figures.get("littlecats"), figures.get("littlecats-before")
@@ -505,8 +694,9 @@ def main() -> None:
     parser.add_argument("--lcbench", help="lcbench.c to build, or an lcbench binary")
     parser.add_argument(
         "--server", action="append", choices=SERVERS,
-        help="only this server (default: littlecats, baseline, ngircd if installed, and "
-        "littlecats-before with --before-tree)",
+        help="only this server (default: littlecats, baseline, ngircd if installed, "
+        "littlecats-before with --before-tree, and in the history scenario littlecats-history "
+        "and littlecats-nohistory)",
     )  # fmt: skip
     parser.add_argument(
         "--before-tree", type=Path,
@@ -517,6 +707,11 @@ def main() -> None:
         "--repeat", type=int, default=1, help="run each case K times per server, keep the best"
     )
     parser.add_argument("--max-runtime", type=float, default=600, help="cap per lcbench run, s")
+    parser.add_argument(
+        "--history-load", choices=("saturation", "rooms"), default="saturation",
+        help="the load of the history scenario (default saturation: one room of 1000; rooms: "
+        "100 rooms of 10, 10 times more lines to store per delivery)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     binary = build_lcbench(args.lcbench)
@@ -545,6 +740,11 @@ def main() -> None:
         servers.remove("ngircd")
         if args.server:
             print(f"ngircd only runs in: {', '.join(ONLY_IN['ngircd'])}", flush=True)
+    for name in [n for n in servers if n in ONLY_IN]:
+        if not any(s in ONLY_IN[name] for s in scenarios):
+            servers.remove(name)
+            if args.server and name in args.server:
+                print(f"{name} only runs in: {', '.join(ONLY_IN[name])}", flush=True)
     if not servers:
         raise SystemExit("no server to run")
     results_dir = BENCH / "results"
@@ -561,13 +761,19 @@ def main() -> None:
         "argv": sys.argv,
         "runs": [],
     }
-    # Table columns: every server that runs, and littlecats's ratio to each of the others.
+    # Table columns: every server that runs, littlecats's ratio to each of the others but the
+    # history pair, and the history pair's own ratio.
     columns = [n for n in SERVERS if n in servers]
-    others = [n for n in columns if n != "littlecats"] if "littlecats" in columns else []
+    others = (
+        [n for n in columns if n != "littlecats" and n not in HISTORY_SERVERS]
+        if "littlecats" in columns
+        else []
+    )
+    pair = all(n in columns for n in HISTORY_SERVERS)
     shorts = "/".join(SHORT[n] for n in columns)
     rows, goal_lines, before_lines = [], [], []
     for scenario in scenarios:
-        for case in cases(scenario, args.quick):
+        for case in cases(scenario, args.quick, args.history_load):
             here = [n for n in servers if scenario in ONLY_IN.get(n, SCENARIOS)]
             tries: dict[str, list[dict]] = {name: [] for name in here}
             for attempt in range(args.repeat):
@@ -582,6 +788,8 @@ def main() -> None:
                        *(fmt(figures.get(n, {}).get(key)) for n in columns),
                        *(ratio(lc.get(key), figures.get(n, {}).get(key))
                          for n in others)]  # fmt: skip
+                if pair:
+                    row.append(ratio(*(figures.get(n, {}).get(key) for n in HISTORY_SERVERS)))
                 row += [
                     better,
                     "/".join(fmt(figures.get(n, {}).get("gen_pct")) for n in columns),
@@ -598,9 +806,12 @@ def main() -> None:
                 goal_lines += rooms_goal_check(case, figures)
             if scenario in BEFORE_SCENARIOS:
                 before_lines += before_check(case, figures)
+            if scenario == "history":
+                goal_lines += history_check(case, figures, tries.get("littlecats-history", []))
     print()
     print_table(
-        ["case: figure", *columns, *(f"ratio lc/{SHORT[n]}" for n in others), "better",
+        ["case: figure", *columns, *(f"ratio lc/{SHORT[n]}" for n in others),
+         *(["ratio lh/ln"] if pair else []), "better",
          f"gen CPU% {shorts}", f"steal% {shorts}", f"srv CPU% {shorts}", "notes"],
         rows,
     )  # fmt: skip

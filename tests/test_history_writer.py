@@ -369,3 +369,29 @@ def test_with_the_memory_store():
     assert (writer.stored, writer.pending) == (12_000, 0)
     got = store.recent_lines("r1", None, 10_000)
     assert got.result == [x for x in lines if x.room == "r1"]
+
+
+def test_drops_not_yet_warned_about_are_reported_when_the_writer_stops():
+    from twisted.internet.testing import MemoryReactorClock
+    from twisted.logger import Logger
+
+    from littlecats.storage.memory import MemoryStore
+    from littlecats.storage.writer import HistoryWriter
+
+    events: list[dict] = []
+    clock = MemoryReactorClock()
+    writer = HistoryWriter(MemoryStore(), clock, max_queue=2, log=Logger(observer=events.append))
+    writer.startService()
+    for i in range(1, 4):
+        writer.add(_line(i))
+    clock.advance(0)  # the first warning: 1 dropped
+    for i in range(4, 7):
+        writer.add(_line(i))
+    assert writer.dropped == 2
+    warnings = [e for e in events if "dropped the oldest" in e["log_format"]]
+    assert len(warnings) == 1  # the next one waits for its interval...
+    writer.stopService()
+    clock.advance(0)
+    warnings = [e for e in events if "dropped the oldest" in e["log_format"]]
+    assert [e["dropped"] for e in warnings] == [1, 2]  # ...but stopping says it at once
+    assert any("history writer stopped" in e["log_format"] for e in events)

@@ -10,6 +10,7 @@ and PostgreSQL, through `twisted.enterprise.adbapi`).  Times are POSIX seconds (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import attrs
 from twisted.internet import defer
@@ -39,9 +40,12 @@ class Account:
     created: float
 
 
-@attrs.frozen
-class StoredLine:
-    """One public line or action said in a room."""
+class StoredLine(NamedTuple):
+    """One public line or action said in a room.
+
+    A named tuple, not a frozen attrs class like the other records: one is made for every
+    line said, in the delivery path, and a tuple is made in a third of the time; its fields
+    are in the order of the table's columns, so it is bound to the INSERT as it is."""
 
     id: int
     """Unique and increasing in the order lines were said (assigned by the chat, not the

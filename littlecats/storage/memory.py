@@ -1,10 +1,11 @@
 """
 `MemoryStore`: an `IStore` in dictionaries, for `--db memory:` and for unit tests.
 
-It keeps nothing across restarts.  Every method answers at once (its Deferred has already
+It keeps nothing across restarts, and each room only its latest `MAX_LINES_PER_ROOM` lines
+(memory stays bounded).  Every method answers at once (its Deferred has already
 fired) and behaves as the SQL store does, so the contract tests run against both.  It holds
 no reference to anything a caller can change: lists go in and out as copies, and the records
-(`Account`, `StoredLine`, `KeptMessage`) are frozen attrs classes.
+(`Account`, `KeptMessage`: frozen attrs classes; `StoredLine`: a named tuple) are immutable.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zope.interface import implementer
 from littlecats.storage.interface import Account, IStore, KeptMessage, StoredLine
 
 _line_id = attrgetter("id")
+MAX_LINES_PER_ROOM = 10_000
 _R = TypeVar("_R", Account, StoredLine, KeptMessage)
 
 
@@ -28,11 +30,15 @@ _R = TypeVar("_R", Account, StoredLine, KeptMessage)
 class MemoryStore:
     """Accounts, room lines and kept messages in dictionaries."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_lines_per_room: int = MAX_LINES_PER_ROOM) -> None:
+        """
+        @param max_lines_per_room: each room keeps at most about this many of its latest
+            lines (memory is bounded; older ones are forgotten).
+        """
+        self.max_lines_per_room = max_lines_per_room
         self._accounts: dict[str, Account] = {}
         self._rooms: dict[str, list[StoredLine]] = {}
         """Each room's lines, in id order."""
-        self._line_ids: set[int] = set()
         self._last_line_id = 0
         self._kept: dict[str, list[KeptMessage]] = {}
         self._kept_ids = itertools.count(1)
@@ -70,15 +76,18 @@ class MemoryStore:
     def append_lines(self, lines: Sequence[StoredLine]) -> defer.Deferred[None]:
         """Store C{lines}; a line whose id is stored already is skipped (as the SQL store
         does), so writing a batch twice is harmless."""
+        keep = self.max_lines_per_room
         for line in lines:
-            if line.id in self._line_ids:
-                continue
-            self._line_ids.add(line.id)
             room = self._rooms.setdefault(line.room, [])
             if not room or room[-1].id < line.id:
                 room.append(_copy(line))
             else:
-                bisect.insort(room, _copy(line), key=_line_id)
+                at = bisect.bisect_left(room, line.id, key=_line_id)
+                if at < len(room) and room[at].id == line.id:
+                    continue
+                room.insert(at, _copy(line))
+            if len(room) > 2 * keep:  # trimmed in bulk: O(1) amortised per line
+                del room[: len(room) - keep]
             self._last_line_id = max(self._last_line_id, line.id)
         return defer.succeed(None)
 
@@ -124,5 +133,7 @@ def _copy(record: _R) -> _R:
     cls = type(record)
     if cls in (Account, StoredLine, KeptMessage):
         return record
-    base = next(c for c in (Account, StoredLine, KeptMessage) if isinstance(record, c))
+    if isinstance(record, StoredLine):
+        return StoredLine(*record)  # type: ignore[return-value]
+    base = next(c for c in (Account, KeptMessage) if isinstance(record, c))
     return base(*(getattr(record, a.name) for a in base.__attrs_attrs__))

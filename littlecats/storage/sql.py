@@ -184,7 +184,7 @@ class SQLStore:
         if not lines:
             return defer.succeed(None)
         if self._sqlite:
-            rows = [(x.id, x.room, x.time, x.kind, x.nick, x.text) for x in lines]
+            rows = lines  # each StoredLine is already a row, in the columns' order
         else:
             rows = [
                 (x.id, x.room, x.time, x.kind, _pg_text(x.nick), _pg_text(x.text)) for x in lines

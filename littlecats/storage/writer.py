@@ -288,9 +288,24 @@ class HistoryWriter(Service):
             done.callback(None)
 
     def stopService(self) -> defer.Deferred[None]:
-        """Stop: wait (up to C{shutdown_timeout}) for the lines waiting to be stored."""
+        """Stop: wait (up to C{shutdown_timeout}) for the lines waiting to be stored, then say
+        how many were stored and, if any were, how many were dropped since the last warning
+        (a warning still waiting for its interval would otherwise never be logged)."""
         Service.stopService(self)
-        return self.flush(timeout=self.shutdown_timeout)
+        return self.flush(timeout=self.shutdown_timeout).addCallback(self._final_report)
+
+    def _final_report(self, _: object) -> None:
+        if self._drop_warning_call is not None:
+            if self._drop_warning_call.active():
+                self._drop_warning_call.cancel()
+            self._drop_warning_call = None
+        if self.dropped > self._dropped_reported:
+            self._warn_dropped()
+        self.log.info(
+            "history writer stopped: {stored} lines stored, {dropped} dropped",
+            stored=self.stored,
+            dropped=self.dropped,
+        )
 
 
 def _cancel_timer(result: object, timer: IDelayedCall) -> object:

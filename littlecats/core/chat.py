@@ -681,7 +681,7 @@ class ChatService(Service):
         )
         self.members[member.key] = member
         self.by_session[member.session] = member
-        self._skeletons[confusables.skeleton(member.nick)] = member
+        self._skeletons[self._skeleton(member)] = member
         door = self._local_door(member.session)
         if door is not None:
             # The lobby's recent lines come first: everything live follows them.
@@ -727,7 +727,7 @@ class ChatService(Service):
         self._forget_skeleton(member)
         member.nick, member.key, member.account = event.new, event.key, event.account
         self.members[member.key] = member
-        self._skeletons[confusables.skeleton(member.nick)] = member
+        self._skeletons[self._skeleton(member)] = member
         if member.session in self.sessions:
             self.log.info(self.catalog.template("log-renamed"), old=event.old, new=event.new)
         self._publish(envelope)
@@ -780,6 +780,13 @@ class ChatService(Service):
     def _replay(self, sid: SessionId, name: str, key: str) -> None:
         """Deliver room C{key}'s recent lines to C{sid}, entering it."""
         self._deliver_lines(sid, name, self.history.entered(sid, key))
+
+    @staticmethod
+    def _skeleton(member: Member) -> str:
+        """C{member}'s nickname's skeleton; its folded key itself when they are equal (most
+        names), so that the registry holds one string for both."""
+        skeleton = confusables.skeleton(member.nick)
+        return member.key if skeleton == member.key else skeleton
 
     def _forget_skeleton(self, member: Member) -> None:
         skeleton = confusables.skeleton(member.nick)

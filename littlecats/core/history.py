@@ -73,7 +73,10 @@ class History:
         is dropped once its load is done."""
         self._rings: dict[str, _Ring] = {}
         self._last_id = 0
-        self._cursors: dict[SessionId, tuple[str, int]] = {}
+        # Where each session's /history pages from, in the room it entered last: an int per
+        # member, not a (room, id) pair (memory per member counts at 10 000 of them); doors
+        # whose members are in several rooms at once will need one per room.
+        self._cursors: dict[SessionId, int] = {}
 
     def start(self) -> defer.Deferred[None]:
         """Continue the ids after the highest one stored."""
@@ -163,7 +166,7 @@ class History:
         ring = self._rings.get(room)
         lines = list(ring.lines) if ring is not None else []
         if self.enabled:
-            self._cursors[session] = (room, lines[0].id if lines else self._last_id + 1)
+            self._cursors[session] = lines[0].id if lines else self._last_id + 1
         return lines
 
     def forget_room(self, room: str) -> None:
@@ -185,15 +188,14 @@ class History:
 
         Fails with L{HistoryUnavailable} if the store cannot be read.
         """
-        cursor = self._cursors.get(session)
-        before = cursor[1] if cursor is not None and cursor[0] == room else self._last_id + 1
+        before = self._cursors.get(session, self._last_id + 1)
         writer = self.writer
         waiting = [] if writer is None else writer.pending_lines(room)
 
         def merge(stored: list[StoredLine]) -> list[StoredLine]:
             lines = _newest(stored, (line for line in waiting if line.id < before), count)
             if lines:
-                self._cursors[session] = (room, lines[0].id)
+                self._cursors[session] = lines[0].id
             return lines
 
         def failed(failure: Failure) -> None:

@@ -16,6 +16,9 @@ verifies it, and in the thread pool's job until that job has run.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import unicodedata
 from collections.abc import Callable
 
@@ -44,6 +47,23 @@ class PasswordRejected(Exception):
 
     msgid: str
     fields: dict[str, object] = attrs.field(factory=dict)
+
+
+_polite = threading.local()
+HASHER_NICENESS = 10
+"""How much lower than the reactor's the hashing threads' CPU priority is (Linux nice)."""
+
+
+def _yield_to_the_reactor() -> None:
+    """Lower the CPU priority of the calling (pool) thread, once: on a machine whose cores are
+    all busy, a burst of logins then takes longer, and the reactor's chat does not wait for
+    it.  Linux schedules threads as tasks, so a thread's own id can be given a nice value;
+    where that is not possible, nothing changes."""
+    if getattr(_polite, "done", False):
+        return
+    _polite.done = True
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHER_NICENESS)
 
 
 def _encode(password: str) -> bytes | None:
@@ -172,6 +192,7 @@ class PasswordHasher(Service):
         """In a pool thread: C{work(*args)}, unless the service stopped while it was queued."""
         if self._stopped:
             raise HasherBusy()
+        _yield_to_the_reactor()
         return work(*args)
 
     def hash(self, password: str) -> defer.Deferred[str]:

@@ -405,3 +405,28 @@ def test_zero_burst_disables_a_limit():
         throttle.failed("10.0.0.1", f"user{i}")
     assert throttle.addresses == {}
     assert throttle.retry_after("10.0.0.1", "fresh") == 0.0
+
+
+@pytest_twisted.ensureDeferred
+async def test_hashing_threads_run_at_a_lower_cpu_priority_than_the_reactor():
+    """A burst of logins must not take the CPU from the chat: the pool's threads are niced."""
+    import os
+
+    hasher = PasswordHasher.for_tests()
+    hasher.startService()
+    seen: list[int] = []
+
+    class Looking:
+        def __init__(self, real):
+            self.real = real
+
+        def hash(self, password):
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return self.real.hash(password)
+
+    hasher._argon2 = Looking(hasher._argon2)
+    try:
+        await hasher.hash("segredo-longo")
+    finally:
+        hasher.stopService()
+    assert seen == [os.getpriority(os.PRIO_PROCESS, 0) + 10]

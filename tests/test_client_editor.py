@@ -180,3 +180,57 @@ def test_view_always_fits_and_holds_the_cursor(pieces, keys, columns):
     shown, cursor = editor.view(columns)
     assert text_width(shown) <= columns - 1
     assert 0 <= cursor <= text_width(shown)
+
+
+def test_secret_line_shows_nothing_and_stays_out_of_history():
+    """A password being typed shows nothing, and once submitted is not in the history."""
+    editor = LineEditor()
+    editor.insert("chat line")
+    editor.key(Key.ENTER)
+    editor.conceal(True)
+    editor.insert("s3cret pw")
+    assert editor.view(40) == ("", 0)
+    editor.key(Key.UP)  # no browsing: the history would show through
+    editor.key(Key.TAB, ["s3cret-nick"])  # no completion either
+    assert editor.text == "s3cret pw"
+    assert editor.key(Key.ENTER) == "s3cret pw"
+    assert editor.history == ["chat line"]
+    assert "s3cret" not in "".join(editor._draft)
+
+
+def test_concealing_drops_what_was_typed_either_way():
+    """Nothing typed before becomes part of a password, and no password is left behind."""
+    editor = typed("half a line")
+    editor.conceal(True)
+    assert editor.text == ""
+    editor.insert("s3cret")
+    editor.conceal(False)
+    assert editor.text == ""
+    assert editor.view(40) == ("", 0)
+    editor.insert("shown")
+    assert editor.view(40) == ("shown", 5)
+
+
+def test_command_lines_with_passwords_stay_out_of_history():
+    """/register, /password, /unregister and /nick NEW PASSWORD are sent but never recalled."""
+    editor = LineEditor()
+    for line in (
+        "/register s3cret1",
+        "/PASSWORD s3cret1 s3cret2",
+        "/unregister s3cret2",
+        "/nick ana s3cret3",
+        "/nick bia",
+        "hello",
+    ):
+        editor.insert(line)
+        assert editor.key(Key.ENTER) == line
+    assert editor.history == ["/nick bia", "hello"]
+
+
+def test_tab_completes_the_account_commands():
+    """The new commands complete like the others."""
+    completions = (("/reg", "/register "), ("/unr", "/unregister "), ("/his", "/history "))
+    for prefix, command in completions:
+        editor = typed(prefix)
+        editor.key(Key.TAB)
+        assert editor.text == command

@@ -13,7 +13,13 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, endpoints, protocol, reactor
 from twisted.internet.error import ProcessDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
+from littlecats.client.pipe import PipeView
+from littlecats.client.protocol import ChatSession
+from littlecats.messages import Catalog
 from littlecats.tap import Options, makeService
 from tests.test_client_pty import _peer
 
@@ -210,3 +216,185 @@ def test_bad_port_is_a_usage_error(capsys):
     assert exited.value.code == 2
     assert "the port must be a number" in capsys.readouterr().err
 
+
+# Passwords (issue 9)
+
+SECRET = "s3cret-pw ç"
+
+
+async def _registered(port: int, nick: str = "ana") -> object:
+    """A user connected as C{nick}, which it has just registered with L{SECRET}."""
+    peer = await _peer(port, nick)
+    peer.say(f"/register {SECRET}")
+    await peer.wait_for("agora é seu")
+    return peer
+
+
+@pytest.mark.parametrize("given", ["file", "environment"])
+@pytest_twisted.ensureDeferred
+async def test_pipe_takes_a_registered_nickname_back_with_its_password(server, tmp_path, given):
+    """With the password in a file (or the environment), the client answers the prompt,
+    closes the other session holding the nickname, is identified and talks."""
+    peer = await _registered(server)
+    listener = await _peer(server, "bob")
+    env = dict(os.environ)
+    env.pop("LITTLECATS_PASSWORD", None)
+    if given == "file":
+        secret = tmp_path / "password"
+        secret.write_text(SECRET + "\r\nsecond line is not the password\n", encoding="utf-8")
+        args = ("--nick", "ana", "--password-file", str(secret))
+    else:
+        env["LITTLECATS_PASSWORD"] = SECRET
+        args = ("--nick", "ana")
+    client = ClientProcess()
+    argv = [sys.executable, "-m", "littlecats.client", "127.0.0.1", str(server), *args]
+    reactor.spawnProcess(client, sys.executable, argv, env=env)
+    client.transport.write("olá de novo\n".encode())
+    client.transport.closeStdin()
+    await client.ended.addTimeout(TIMEOUT, reactor)
+    assert client.code == 0, client.stderr
+    out = client.stdout.decode("utf-8").splitlines()
+    assert "O apelido ana é registrado; digite a senha:" in out
+    assert "*** Você se identificou como ana." in out
+    assert "<ana> olá de novo" in out
+    assert SECRET.encode() not in client.stdout + client.stderr
+    ghosted = await peer.wait_for("!!!")
+    assert ghosted == "!!! O apelido ana foi identificado em outra conexão; esta será encerrada."
+    await peer.closed
+    assert await listener.wait_for("<ana>") == "<ana> olá de novo"
+    listener.transport.loseConnection()
+    await listener.closed
+
+
+@pytest_twisted.ensureDeferred
+async def test_pipe_without_a_password_for_a_registered_nickname_exits_non_zero(server):
+    """No password given: the prompt cannot be answered (input lines are never taken for
+    one), so the client exits 1 and says why."""
+    peer = await _registered(server)
+    peer.transport.loseConnection()
+    await peer.closed
+    env = {k: v for k, v in os.environ.items() if k != "LITTLECATS_PASSWORD"}
+    client = ClientProcess()
+    argv = [sys.executable, "-m", "littlecats.client", "127.0.0.1", str(server)]
+    reactor.spawnProcess(client, sys.executable, [*argv, "--lang", "en"], env=env)
+    client.transport.write(f"ana\n{SECRET}\n".encode())
+    client.transport.closeStdin()
+    await client.ended.addTimeout(TIMEOUT, reactor)
+    assert client.code == 1
+    assert b"the nickname ana is registered and no password was given" in client.stderr
+    assert SECRET.encode() not in client.stdout + client.stderr
+
+
+@pytest_twisted.ensureDeferred
+async def test_pipe_wrong_password_exits_non_zero_with_the_reason(server, tmp_path):
+    """A refused password ends the client with status 1 and the server's reason."""
+    peer = await _registered(server)
+    peer.transport.loseConnection()
+    await peer.closed
+    secret = tmp_path / "password"
+    secret.write_text("not the password\n", encoding="utf-8")
+    client = await _run(
+        server, "hi\n", "--nick", "ana", "--password-file", str(secret), "--lang", "en"
+    )
+    assert client.code == 1
+    assert client.stderr.decode("utf-8").strip() == (
+        "littlecats-client: password refused: !!! Senha incorreta."
+    )
+    assert b"not the password" not in client.stdout + client.stderr
+
+
+def test_password_comes_from_the_file_first_then_the_environment(tmp_path):
+    """The file's first line (without its line end) wins; else LITTLECATS_PASSWORD; else none."""
+    from littlecats.client.__main__ import password
+
+    catalog = Catalog("en")
+    secret = tmp_path / "password"
+    secret.write_bytes(b" with spaces \r\nnext\n")
+    environ = {"LITTLECATS_PASSWORD": "from env"}
+    assert password(str(secret), environ, catalog) == " with spaces "
+    assert password(None, environ, catalog) == "from env"
+    assert password(None, {"LITTLECATS_PASSWORD": ""}, catalog) is None
+    assert password(None, {}, catalog) is None
+    secret.write_bytes(b"no newline")
+    assert password(str(secret), {}, catalog) == "no newline"
+
+
+@pytest.mark.parametrize("content", [None, b"", b"\n", b"\r\nsecret on line two\n"])
+def test_unreadable_or_empty_password_file_is_a_usage_error(tmp_path, capsys, content):
+    """A missing password file, or one whose first line is empty, stops the client with status
+    2 before connecting, naming the file (and never showing what is in it)."""
+    from littlecats.client.__main__ import main
+
+    secret = tmp_path / "password"
+    if content is not None:
+        secret.write_bytes(content)
+    with pytest.raises(SystemExit) as exited:
+        main(["--password-file", str(secret), "--lang", "en"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert str(secret) in err
+    assert "password file" in err
+    assert "secret on line two" not in err
+
+
+def test_help_explains_where_a_password_comes_from_and_why_not_an_option(capsys):
+    """--help names --password-file and LITTLECATS_PASSWORD, and why there is no --password."""
+    from littlecats.client.__main__ import main
+
+    for language, words in (
+        ("en", ("no --password option", "command line", "(ps)")),
+        ("pt", ("opção --password", "linha de comando", "(ps)")),
+    ):
+        with pytest.raises(SystemExit):
+            main(["--help", "--lang", language])
+        help_text = " ".join(capsys.readouterr().out.split())
+        for word in ("--password-file", "LITTLECATS_PASSWORD", *words):
+            assert word in help_text, (language, word)
+
+
+class _Quiet:
+    """A view's C{write}: collects what pipe mode would print."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def __call__(self, data: bytes) -> None:
+        self.data += data
+
+
+def _pipe_session(password: str | None = None) -> tuple[PipeView, ChatSession, StringTransport]:
+    view = PipeView(Catalog("en"), _Quiet())
+    session = ChatSession(view, Catalog("en"), Clock(), nick="ana", password=password)
+    view.session = session
+    transport = StringTransport()
+    session.factory().buildProtocol(None).makeConnection(transport)
+    return view, session, transport
+
+
+def test_pipe_view_never_takes_an_input_line_for_a_password():
+    """Lines waiting on input are chat: asked for a password, the pipe gives up instead."""
+    view, session, transport = _pipe_session()
+    view.lineTyped(SECRET)
+    session.protocol.dataReceived(
+        b"Choose your nickname:\r\nThe nickname ana is registered; type its password:\r\n"
+    )
+    failures: list[Failure] = []
+    session.finished.addErrback(failures.append)
+    assert "ana is registered and no password was given" in str(failures[0].value)
+    assert SECRET.encode() not in transport.value()
+
+
+def test_pipe_view_reports_a_refused_password_as_such():
+    """A refusal after the password says the password was refused, not the nickname."""
+    _view, session, transport = _pipe_session(password=SECRET)
+    session.protocol.dataReceived(
+        b"Choose your nickname:\r\nThe nickname ana is registered; type its password:\r\n"
+    )
+    assert transport.value() == f"ana\r\n{SECRET}\r\n".encode()
+    session.protocol.dataReceived(b"!!! Too many wrong passwords; try again in 5 s.\r\n")
+    session.protocol.dataReceived(b"Choose your nickname:\r\n")
+    failures: list[Failure] = []
+    session.finished.addErrback(failures.append)
+    assert str(failures[0].value) == (
+        "littlecats-client: password refused: !!! Too many wrong passwords; try again in 5 s."
+    )

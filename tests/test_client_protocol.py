@@ -99,6 +99,215 @@ def test_every_line_kind_is_recognised_in_both_languages(text, kind, fields):
         assert line.fields[name] == value
 
 
+# Accounts, history and kept messages (issue 9): (text, kind, message id, fields).
+PT_ACCOUNT_LINES = [
+    (
+        "[01/12/2026 17:22] <bob> olá, tudo bem?",
+        Kind.HISTORY,
+        "history-said",
+        {"time": "01/12/2026 17:22", "nick": "bob", "text": "olá, tudo bem?"},
+    ),
+    (
+        "[01/12/2026 17:23] * bob acena",
+        Kind.HISTORY_ACTION,
+        "history-acted",
+        {"time": "01/12/2026 17:23", "nick": "bob", "text": "acena"},
+    ),
+    (
+        "*** Antes de você chegar em #saguão (2):",
+        Kind.HISTORY_START,
+        "history-start",
+        {"room": "#saguão", "count": "2"},
+    ),
+    ("*** Fim do histórico de #saguão.", Kind.HISTORY_END, "history-end", {"room": "#saguão"}),
+    (
+        "*** Não há mensagens anteriores em #gatos.",
+        Kind.NOTICE,
+        "history-none",
+        {"room": "#gatos"},
+    ),
+    (
+        "[privado de bob, 01/12/2026 17:24] guardei pra você",
+        Kind.PRIVATE_IN,
+        "private-delivered",
+        {"nick": "bob", "time": "01/12/2026 17:24", "text": "guardei pra você"},
+    ),
+    (
+        "O apelido ana é registrado; digite a senha:",
+        Kind.PASSWORD_PROMPT,
+        "password-prompt",
+        {"nick": "ana"},
+    ),
+    ("*** Você se identificou como ana.", Kind.IDENTIFIED, "identified", {"nick": "ana"}),
+    (
+        "!!! O apelido ana foi identificado em outra conexão; esta será encerrada.",
+        Kind.GHOSTED,
+        "ghosted",
+        {"nick": "ana"},
+    ),
+    (
+        "*** O apelido ana agora é seu: da próxima vez que entrar com ele, a senha será pedida.",
+        Kind.NOTICE,
+        "registered",
+        {"nick": "ana"},
+    ),
+    ("*** Senha alterada.", Kind.NOTICE, "password-changed", {}),
+    ("*** O apelido ana não é mais registrado.", Kind.NOTICE, "unregistered", {"nick": "ana"}),
+    (
+        "*** bob não está conectado; a mensagem foi guardada e será entregue quando entrar.",
+        Kind.NOTICE,
+        "private-kept",
+        {"nick": "bob"},
+    ),
+    ("!!! Senha incorreta.", Kind.ERROR, "err-password-wrong", {}),
+    (
+        "!!! Tentativas demais com a senha errada; tente de novo em 30 s.",
+        Kind.ERROR,
+        "err-login-wait",
+        {"seconds": "30"},
+    ),
+    (
+        "!!! O apelido ana é registrado; para usá-lo: /nick ana SENHA",
+        Kind.ERROR,
+        "err-nick-registered",
+        {"nick": "ana"},
+    ),
+    ("!!! Este servidor não guarda histórico.", Kind.ERROR, None, {}),
+]
+EN_ACCOUNT_LINES = [
+    (
+        "[2026-12-01 17:22] <bob> hi there",
+        Kind.HISTORY,
+        "history-said",
+        {"time": "2026-12-01 17:22", "nick": "bob", "text": "hi there"},
+    ),
+    (
+        "[2026-12-01 17:23] * bob waves",
+        Kind.HISTORY_ACTION,
+        "history-acted",
+        {"time": "2026-12-01 17:23", "nick": "bob", "text": "waves"},
+    ),
+    (
+        "*** Earlier in #lobby (2):",
+        Kind.HISTORY_START,
+        "history-start",
+        {"room": "#lobby", "count": "2"},
+    ),
+    ("*** End of #lobby's history.", Kind.HISTORY_END, "history-end", {"room": "#lobby"}),
+    ("*** End of #a.b's history.", Kind.HISTORY_END, "history-end", {"room": "#a.b"}),
+    ("*** Nothing earlier in #cats.", Kind.NOTICE, "history-none", {"room": "#cats"}),
+    (
+        "[private from bob, 2026-12-01 17:24] kept for you",
+        Kind.PRIVATE_IN,
+        "private-delivered",
+        {"nick": "bob", "time": "2026-12-01 17:24", "text": "kept for you"},
+    ),
+    (
+        "The nickname ana is registered; type its password:",
+        Kind.PASSWORD_PROMPT,
+        "password-prompt",
+        {"nick": "ana"},
+    ),
+    ("*** You are identified as ana.", Kind.IDENTIFIED, "identified", {"nick": "ana"}),
+    (
+        "!!! The nickname ana was identified from another connection; this one is being closed.",
+        Kind.GHOSTED,
+        "ghosted",
+        {"nick": "ana"},
+    ),
+    (
+        "*** The nickname ana is now yours: next time you use it, its password will be asked for.",
+        Kind.NOTICE,
+        "registered",
+        {"nick": "ana"},
+    ),
+    ("*** Password changed.", Kind.NOTICE, "password-changed", {}),
+    ("*** The nickname ana is no longer registered.", Kind.NOTICE, "unregistered", {"nick": "ana"}),
+    (
+        "*** bob is not connected; the message was kept and will be delivered when they come back.",
+        Kind.NOTICE,
+        "private-kept",
+        {"nick": "bob"},
+    ),
+    ("!!! Wrong password.", Kind.ERROR, "err-password-wrong", {}),
+    (
+        "!!! Too many wrong passwords; try again in 7 s.",
+        Kind.ERROR,
+        "err-login-wait",
+        {"seconds": "7"},
+    ),
+    (
+        "!!! The nickname ana is registered; to use it: /nick ana PASSWORD",
+        Kind.ERROR,
+        "err-nick-registered",
+        {"nick": "ana"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "msgid", "fields"), PT_ACCOUNT_LINES + EN_ACCOUNT_LINES)
+def test_account_and_history_lines_are_recognised_in_both_languages(text, kind, msgid, fields):
+    """History, kept messages, the password prompt, identification, ghosts and the account
+    notices and errors are recognised in Portuguese and English, with their fields."""
+    line = Classifier().classify(text)
+    assert (line.kind, line.msgid) == (kind, msgid)
+    assert line.text == text
+    for name, value in fields.items():
+        assert line.fields[name] == value
+
+
+@pytest.mark.parametrize("language", ["pt", "en"])
+def test_history_lines_from_the_catalog_round_trip(language):
+    """Whatever a history line holds (brackets, a nick in angle brackets, a notice's words), the
+    server's own template gives it back as history with the same fields."""
+    catalog = Catalog(language)
+    tricky = ["[x] <y> z", "*** bob joined the Little Cats chat.", "<eve> hi", "] ["]
+    for text in tricky:
+        for msgid, kind in (("history-said", Kind.HISTORY), ("history-acted", Kind.HISTORY_ACTION)):
+            received = catalog.text(msgid, time="01/12/2026 17:22", nick="bob.x", text=text)
+            line = Classifier().classify(received.rstrip())
+            assert line.kind is kind, received
+            assert line.nick == "bob.x"
+            assert line.fields["text"] == text.rstrip()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("<bob> [2026-12-01 17:22] <eve> hi", Kind.PUBLIC),
+        ("<bob> [01/12/2026 17:22] * eve waves", Kind.PUBLIC),
+        ("* bob [2026-12-01 17:22] <eve> hi", Kind.ACTION),
+        ("[private from bob] [2026-12-01 17:22] <eve> hi", Kind.PRIVATE_IN),
+        ("[privado de bob] [01/12/2026 17:22] * eve acena", Kind.PRIVATE_IN),
+        ("[private to bob] [2026-12-01 17:22] <eve> hi", Kind.PRIVATE_OUT),
+        ("<bob> *** Earlier in #lobby (2):", Kind.PUBLIC),
+        ("<bob> The nickname ana is registered; type its password:", Kind.PUBLIC),
+        (
+            "<bob> !!! O apelido ana foi identificado em outra conexão; esta será encerrada.",
+            Kind.PUBLIC,
+        ),
+    ],
+)
+def test_live_and_private_lines_never_pass_for_history_or_account_lines(text, kind):
+    """A live line starts with '<' or '* ' and a private one with '[private': whatever text
+    follows (a time in brackets, a prompt, a ghost notice), it keeps its kind."""
+    line = Classifier().classify(text)
+    assert line.kind is kind
+    assert line.nick == "bob"
+
+
+def test_plain_private_message_has_no_time_and_a_kept_one_has():
+    """A private message said now and one kept while we were away are both private messages;
+    only the kept one carries the time it was sent."""
+    classifier = Classifier()
+    now = classifier.classify("[private from bob] psst")
+    kept = classifier.classify("[private from bob, 2026-12-01 17:24] psst")
+    assert now.kind is kept.kind is Kind.PRIVATE_IN
+    assert "time" not in now.fields
+    assert kept.fields["time"] == "2026-12-01 17:24"
+    assert now.fields["text"] == kept.fields["text"] == "psst"
+
+
 def test_nickname_spans_point_at_the_nicknames():
     """The classifier says where nicknames sit in the text, for colouring them."""
     line = Classifier().classify("*** a.b agora se chama c-d.")
@@ -157,6 +366,7 @@ class RecordingView:
     def __init__(self) -> None:
         self.lines: list[Line] = []
         self.wanted: list[Line | None] = []
+        self.passwords: list[Line] = []
         self.status_changes = 0
 
     def show(self, line: Line) -> None:
@@ -167,6 +377,9 @@ class RecordingView:
 
     def nicknameWanted(self, refusal: Line | None) -> None:
         self.wanted.append(refusal)
+
+    def passwordWanted(self, prompt: Line) -> None:
+        self.passwords.append(prompt)
 
     def texts(self) -> list[str]:
         return [line.text for line in self.lines]
@@ -493,3 +706,295 @@ def test_failed_connection_is_reported_by_the_session():
     failures: list[Failure] = []
     once.session.finished.addErrback(failures.append)
     assert "cannot connect to h:1" in str(failures[0].value)
+
+
+# Passwords, history and ghosts (issue 9)
+
+PASSWORD = "s3cret pw"
+ASKED = b"\xff\xfb\x01The nickname ana is registered; type its password:\r\n"
+"""The password prompt as a telnet-speaking client gets it: after IAC WILL ECHO."""
+ENTERED = (
+    b"\xff\xfc\x01*** Earlier in #lobby (2):\r\n"
+    b"[2026-12-01 17:22] <bob> *** cy joined the Little Cats chat.\r\n"
+    b"[2026-12-01 17:23] * ana waves\r\n"
+    b"*** End of #lobby's history.\r\n"
+    b"*** ana joined the Little Cats chat.\r\n"
+    b"*** You are identified as ana.\r\n"
+)
+
+
+def asked(conn: Connection) -> None:
+    """The greeting, the nickname sent by the session, and the password prompt."""
+    conn.receive(GREETING)
+    assert conn.sent() == b"ana\r\n"
+    conn.receive(ASKED)
+
+
+def test_given_password_answers_the_prompt():
+    """With a password given (file or environment), the prompt is answered by itself, the
+    echo offer is refused, and the session is in the chat once identified."""
+    conn = Connection(password=PASSWORD)
+    asked(conn)
+    assert conn.sent() == b"\xff\xfe\x01" + PASSWORD.encode() + b"\r\n"
+    assert conn.session.state is State.JOINING
+    assert conn.view.passwords == []
+    conn.receive(ENTERED)
+    assert conn.session.state is State.CHAT
+    assert PASSWORD not in "\n".join(conn.view.texts())
+    assert conn.view.texts()[2:4] == [
+        "The nickname ana is registered; type its password:",
+        "-!- Password for ana sent.",
+    ]
+
+
+def test_given_password_answers_again_after_a_reconnect():
+    """After a drop, the next connection gives the nickname and its password again: how a
+    registered user takes the nickname back from the ghost of the dropped connection."""
+    conn = Connection(password=PASSWORD, reconnect=True)
+    asked(conn)
+    conn.receive(ENTERED)
+    conn.sent()
+    conn.drop()
+    assert conn.session.state is State.OFFLINE
+    conn.connect()
+    asked(conn)
+    assert conn.sent().endswith(PASSWORD.encode() + b"\r\n")
+    conn.receive(ENTERED)
+    assert conn.session.state is State.CHAT
+
+
+def test_without_a_password_the_view_is_asked_and_the_typed_one_is_kept():
+    """Without a password the view is asked; the line typed then is sent as it is (spaces
+    included), and once accepted it answers the prompt after a reconnect."""
+    conn = Connection(reconnect=True)
+    asked(conn)
+    assert conn.session.state is State.PASSWORD
+    assert [line.nick for line in conn.view.passwords] == ["ana"]
+    conn.session.submit(f" {PASSWORD} ")
+    assert conn.sent().endswith(f" {PASSWORD} \r\n".encode())
+    conn.receive(ENTERED)
+    assert conn.session.state is State.CHAT
+    conn.drop()
+    conn.connect()
+    asked(conn)
+    assert conn.sent().endswith(f" {PASSWORD} \r\n".encode())
+    assert len(conn.view.passwords) == 1
+
+
+def test_wrong_password_asks_for_a_nickname_and_is_not_tried_again():
+    """A refused password: the view is asked for a nickname again, told it was the password;
+    a given password that was wrong is not sent again by itself."""
+    conn = Connection(password="wrong one", reconnect=True)
+    asked(conn)
+    conn.sent()
+    conn.receive(b"\xff\xfc\x01!!! Wrong password.\r\nChoose your nickname:\r\n")
+    assert conn.session.state is State.NICKNAME
+    assert conn.session.password_refused
+    assert conn.view.wanted[-1].text == "!!! Wrong password."
+    conn.session.submit("ana")
+    assert conn.sent() == b"ana\r\n"
+    conn.receive(ASKED)
+    assert conn.session.state is State.PASSWORD
+    assert conn.sent() == b"\xff\xfe\x01"  # only the refusal of the echo offer
+    conn.session.submit(PASSWORD)
+    conn.receive(ENTERED)
+    assert conn.session.state is State.CHAT
+
+
+def test_throttled_password_is_kept_and_a_refused_nickname_is_not_a_password():
+    """'Too many attempts' is no proof the password is wrong: it is kept.  A nickname refused
+    before any password is a refused nickname."""
+    conn = Connection(password=PASSWORD)
+    asked(conn)
+    conn.sent()
+    conn.receive(b"!!! Too many wrong passwords; try again in 9 s.\r\nChoose your nickname:\r\n")
+    assert conn.session.password_refused
+    conn.session.submit("ana")
+    conn.receive(ASKED)
+    assert conn.sent().endswith(PASSWORD.encode() + b"\r\n")
+    conn.receive(b"!!! The nickname x is already taken.\r\nChoose your nickname:\r\n")
+    conn.session.submit("x")
+    conn.receive(b"!!! The nickname x is already taken.\r\nChoose your nickname:\r\n")
+    assert not conn.session.password_refused
+
+
+def test_empty_password_is_not_sent():
+    """An empty line at the password prompt is no attempt (the server would count it)."""
+    conn = Connection()
+    asked(conn)
+    conn.sent()
+    conn.session.submit("")
+    assert conn.sent() == b""
+    assert conn.session.state is State.PASSWORD
+
+
+def test_password_prompt_out_of_turn_is_only_shown():
+    """A password prompt that answers no nickname of ours (or a user's text) is just a line."""
+    conn = Connection(password=PASSWORD)
+    joined(conn)
+    conn.receive(b"The nickname ana is registered; type its password:\r\n")
+    assert conn.sent() == b""
+    assert conn.session.state is State.CHAT
+    assert conn.view.passwords == []
+
+
+def test_history_lines_change_nobody_and_no_room():
+    """History lines, before or after joining, count nobody as connected or joining, do not
+    move us and do not make us join: only the server's live lines do."""
+    conn = Connection(ask_users=True)
+    conn.receive(GREETING)
+    conn.sent()
+    conn.receive(
+        b"*** Earlier in #lobby (3):\r\n"
+        b"[2026-12-01 17:22] <bob> *** ana joined the Little Cats chat.\r\n"
+        b"[2026-12-01 17:22] <cy> *** cy joined #cats.\r\n"
+        b"[2026-12-01 17:23] * dan waves\r\n"
+        b"*** End of #lobby's history.\r\n"
+    )
+    assert conn.session.state is State.JOINING
+    assert conn.sent() == b""
+    assert [line.kind for line in conn.view.lines[-5:]] == [
+        Kind.HISTORY_START,
+        Kind.HISTORY,
+        Kind.HISTORY,
+        Kind.HISTORY_ACTION,
+        Kind.HISTORY_END,
+    ]
+    conn.receive(b"*** ana joined the Little Cats chat.\r\n*** In #lobby (1): ana\r\n")
+    conn.receive(
+        b"*** Earlier in #cats (1):\r\n[2026-12-01 17:24] <eve> *** eve joined #cats.\r\n"
+        b"*** End of #cats's history.\r\n"
+    )
+    assert conn.session.room == "#lobby"
+    assert list(conn.session.users.values()) == ["ana"]
+
+
+def test_kept_private_messages_are_delivered_as_private_messages():
+    """Messages kept while we were away arrive after identification, as private messages."""
+    conn = Connection(password=PASSWORD)
+    asked(conn)
+    conn.receive(ENTERED + b"[private from bob, 2026-12-01 17:24] psst\r\n")
+    assert conn.view.lines[-1].kind is Kind.PRIVATE_IN
+    assert conn.view.lines[-1].nick == "bob"
+
+
+def test_ghosted_session_stops_reconnecting_and_waits_for_the_user():
+    """Once our nickname is identified elsewhere, the interactive session does not reconnect
+    (it would only fight the other one): it stays closed, saying why, until the user quits."""
+    conn = Connection(password=PASSWORD, reconnect=True)
+    stops: list[bool] = []
+    conn.session.stopWith(lambda: stops.append(True))
+    asked(conn)
+    conn.receive(ENTERED)
+    conn.receive(
+        b"!!! The nickname ana was identified from another connection; this one is being "
+        b"closed.\r\n"
+    )
+    assert conn.view.lines[-1].kind is Kind.GHOSTED
+    conn.drop()
+    assert conn.session.state is State.CLOSED
+    assert stops == [True]
+    assert "not reconnecting" in conn.view.texts()[-1]
+    conn.session.retrying(1.0)
+    assert conn.session.state is State.CLOSED
+    assert not conn.session.finished.called
+    conn.session.submit("anyone?")
+    assert "Not connected" in conn.view.texts()[-1]
+    conn.session.quit()
+    assert conn.session.finished.called
+    assert stops == [True]
+
+
+def test_ghosted_session_without_reconnection_fails_with_the_reason():
+    """In a pipe, being ghosted ends the session with a failure that says why."""
+    conn = Connection(password=PASSWORD)
+    asked(conn)
+    conn.receive(ENTERED)
+    conn.receive(
+        "!!! O apelido ana foi identificado em outra conexão; esta será encerrada.\r\n".encode()
+    )
+    conn.drop()
+    failures: list[Failure] = []
+    conn.session.finished.addErrback(failures.append)
+    assert "identified from another connection" in str(failures[0].value)
+
+
+def test_a_ghost_on_one_connection_does_not_stop_the_next():
+    """A drop without a ghost notice is an ordinary drop: reconnect as ever."""
+    conn = Connection(password=PASSWORD, reconnect=True)
+    asked(conn)
+    conn.receive(ENTERED)
+    conn.drop()
+    assert conn.session.state is State.OFFLINE
+
+
+@pytest.mark.parametrize(
+    ("command", "confirmation", "answer"),
+    [
+        (
+            "/register n3w pw",
+            b"*** The nickname ana is now yours: next time you use it, its "
+            b"password will be asked for.",
+            b"n3w pw",
+        ),
+        (f"/password {PASSWORD} n3w pw", b"*** Password changed.", b"n3w pw"),
+        ("/NICK ana n3w pw", b"*** You are identified as ana.", b"n3w pw"),
+    ],
+)
+def test_password_set_from_the_chat_answers_after_a_reconnect(command, confirmation, answer):
+    """/register, /password and /nick NEW PASSWORD, once the server confirms them, set the
+    password the session gives after a reconnect."""
+    conn = Connection(password=PASSWORD, reconnect=True)
+    joined(conn)
+    conn.session.submit(command)
+    conn.receive(confirmation + b"\r\n")
+    conn.drop()
+    conn.connect()
+    asked(conn)
+    assert conn.sent().endswith(answer + b"\r\n")
+
+
+def test_password_commands_refused_or_unregistered_leave_no_password():
+    """A refused /register sets nothing; after /unregister no password is given any more."""
+    conn = Connection(reconnect=True)
+    joined(conn)
+    conn.session.submit("/register short")
+    conn.receive(b"!!! The password needs at least 6 characters.\r\n")
+    conn.receive(
+        b"*** The nickname ana is now yours: next time you use it, its password "
+        b"will be asked for.\r\n"
+    )  # not an answer to the refused one
+    conn.drop()
+    conn.connect()
+    asked(conn)
+    assert conn.session.state is State.PASSWORD
+    conn.session.submit(PASSWORD)
+    conn.receive(ENTERED)
+    conn.session.submit(f"/unregister {PASSWORD}")
+    conn.receive(b"*** The nickname ana is no longer registered.\r\n")
+    conn.drop()
+    conn.connect()
+    asked(conn)
+    assert conn.session.state is State.PASSWORD
+
+
+def test_a_kept_password_is_only_given_for_its_own_nickname():
+    """Once accepted for a nickname, a password answers that nickname's prompt only: another
+    registered nickname is asked for, and a wrong answer there does not lose the first one."""
+    conn = Connection(password=PASSWORD, reconnect=True)
+    asked(conn)
+    conn.receive(ENTERED)
+    conn.session.submit("/nick bia")
+    conn.receive(b"*** ana is now known as bia.\r\n")
+    conn.drop()
+    conn.connect()
+    conn.receive(GREETING)
+    assert conn.sent() == b"bia\r\n"
+    conn.receive(b"The nickname bia is registered; type its password:\r\n")
+    assert conn.session.state is State.PASSWORD
+    conn.session.submit("bia's guess")
+    conn.receive(b"!!! Wrong password.\r\nChoose your nickname:\r\n")
+    conn.session.submit("ANA")
+    conn.sent()
+    conn.receive(b"The nickname ana is registered; type its password:\r\n")
+    assert conn.sent() == PASSWORD.encode() + b"\r\n"

@@ -71,6 +71,7 @@ class Client:
     def __init__(self, port: int, nick: str) -> None:
         env = dict(os.environ, TERM="xterm-256color")
         env.pop("NO_COLOR", None)
+        env.pop("LITTLECATS_PASSWORD", None)
         self.child = pexpect.spawn(
             sys.executable,
             ["-m", "littlecats.client", "127.0.0.1", str(port), "--nick", nick, "--lang", "en"],
@@ -79,6 +80,8 @@ class Client:
             timeout=TIMEOUT,
         )
         self.screen = Screen(ROWS, COLUMNS)
+        self.raw = b""
+        """Everything the client wrote to the terminal."""
 
     def waitUntil(self, condition, what: str) -> None:
         """Read the terminal until C{condition(screen)} holds, or fail after the timeout."""
@@ -88,9 +91,11 @@ class Client:
             if remaining <= 0:
                 raise AssertionError(f"timed out waiting for {what}:\n{self.screen.text()}")
             try:
-                self.screen.feed(self.child.read_nonblocking(65536, timeout=remaining))
+                data = self.child.read_nonblocking(65536, timeout=remaining)
             except pexpect.TIMEOUT:
                 continue
+            self.raw += data
+            self.screen.feed(data)
 
     def waitFor(self, text: str) -> None:
         self.waitUntil(lambda screen: text in screen.text(), repr(text))
@@ -202,3 +207,55 @@ async def test_status_line_follows_the_room_and_tab_completes_it(server):
     await threads.deferToThread(scenario)
     bob.transport.loseConnection()
     await bob.closed
+
+
+@pytest_twisted.ensureDeferred
+async def test_password_is_typed_unseen_and_a_ghost_stops_the_client(server):
+    """A registered nickname: the client asks for the password on an input line that shows
+    nothing of it, joins once it is accepted, and, when the nickname is identified from
+    another connection, says so and stays closed instead of reconnecting."""
+    secret = "pty-s3cret"
+    owner = await _peer(server.port, "ana")
+    owner.say(f"/register {secret}")
+    await owner.wait_for("is now yours")
+    owner.transport.loseConnection()
+    await owner.closed
+
+    def scenario() -> None:
+        client = Client(server.port, "ana")
+        client.waitFor("type its password")
+        client.waitUntil(lambda s: s.line(-1) == "[password]", "the password input line")
+        client.child.send(secret)
+        client.child.send("\r")
+        client.waitFor("You are identified as ana.")
+        assert secret.encode() not in client.raw
+        thief = blockingCallFromThread(
+            reactor, lambda: defer.ensureDeferred(_identify(server.port, "ana", secret))
+        )
+        client.waitUntil(lambda s: "closed" in s.line(-2), "the closed state")
+        shown = " ".join(client.screen.text().split())  # long lines wrap
+        assert "identified from another connection; this one is being closed." in shown
+        assert "not reconnecting" in shown
+        assert client.quit() == 0
+        blockingCallFromThread(reactor, thief.transport.loseConnection)
+
+    await threads.deferToThread(scenario)
+
+
+class _EchoOffered(LineClient):
+    """A line user whose CR LF makes the server offer to stop echoing the password: the
+    offer (IAC WILL ECHO, then IAC WONT ECHO) is left out of the lines."""
+
+    def lineReceived(self, line: bytes) -> None:
+        super().lineReceived(line.replace(b"\xff\xfb\x01", b"").replace(b"\xff\xfc\x01", b""))
+
+
+async def _identify(port: int, nick: str, password: str) -> LineClient:
+    """A raw connection that takes the registered C{nick} with its C{password}."""
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    peer = await endpoints.connectProtocol(endpoint, _EchoOffered())
+    peer.say(nick)
+    await peer.wait_for("type its password")
+    peer.say(password)
+    await peer.wait_for("identified as")
+    return peer

@@ -43,6 +43,14 @@ SAMPLES = {
     Kind.TEXT: "plain words",
     Kind.NOTICE: "*** Welcome",
     Kind.ERROR: "!!! nope",
+    Kind.HISTORY: "[2026-12-01 17:22] <bob> hello",
+    Kind.HISTORY_ACTION: "[2026-12-01 17:22] * bob waves",
+    Kind.HISTORY_START: "*** Earlier in #cats (2):",
+    Kind.HISTORY_END: "*** End of #cats's history.",
+    Kind.PASSWORD_PROMPT: "The nickname ana is registered; type its password:",
+    Kind.IDENTIFIED: "*** You are identified as ana.",
+    Kind.GHOSTED: "!!! The nickname ana was identified from another connection; "
+    "this one is being closed.",
 }
 
 
@@ -133,3 +141,24 @@ def test_language_follows_option_then_locale():
     assert language(["--lang=pt"], {}) == "pt"
     assert language([], {"LANG": "en_GB.UTF-8"}) == "en"
     assert language([], {"LANG": "C.UTF-8"}) == "pt"
+
+
+def test_history_is_dimmed_to_the_last_segment():
+    """Every part of a history line is dim, its nickname too (in its own colour); the same
+    words said now are not."""
+    palette = Palette()
+    for text in ("[2026-12-01 17:22] <bob> hey ana", "[01/12/2026 17:22] * bob waves"):
+        line = Classifier().classify(text)
+        segments = styled(line, palette, me="ana")
+        assert plain(segments) == text
+        assert all(segment.style.split(";")[0] == "2" for segment in segments)
+        assert Segment("bob", f"{KIND_STYLES[line.kind]};{palette.nick('bob')}") in segments
+    live = styled(Classifier().classify("<bob> hey ana"), palette, me="ana")
+    assert not any(segment.style.startswith("2") for segment in live)
+
+
+def test_a_kept_private_message_looks_like_a_private_message():
+    """A message kept while away is styled as a private message."""
+    line = Classifier().classify("[private from bob, 2026-12-01 17:24] psst")
+    assert line.kind is Kind.PRIVATE_IN
+    assert styled(line, Palette())[0].style == KIND_STYLES[Kind.PRIVATE_IN]

@@ -117,25 +117,43 @@ class Screen:
 class Terminal:
     """A view on a screen, over a session whose connection is a StringTransport."""
 
-    def __init__(self, rows: int = 12, columns: int = 40, colour: bool = False) -> None:
+    def __init__(
+        self,
+        rows: int = 12,
+        columns: int = 40,
+        colour: bool = False,
+        password: str | None = None,
+    ) -> None:
         self.screen = Screen(rows, columns)
+        self.output: list[bytes] = []
+        """Everything ever drawn, as written to the terminal."""
         self.clock = Clock()
         self.view = TerminalView(
             Catalog("en"),
             render.Palette(colour),
             "localhost:4000",
-            self.screen.feed,
+            self.draw,
             (rows, columns),
             self.clock,
         )
         self.session = ChatSession(
-            self.view, Catalog("en"), self.clock, nick="ana", reconnect=True, server="x:1"
+            self.view,
+            Catalog("en"),
+            self.clock,
+            nick="ana",
+            reconnect=True,
+            server="x:1",
+            password=password,
         )
         self.view.session = self.session
         self.view.start()
         self.transport = StringTransport()
         self.protocol = self.session.factory().buildProtocol(None)
         self.protocol.makeConnection(self.transport)
+
+    def draw(self, data: bytes) -> None:
+        self.output.append(data)
+        self.screen.feed(data)
 
     def receive(self, *lines: str) -> None:
         self.protocol.dataReceived("".join(line + "\r\n" for line in lines).encode("utf-8"))
@@ -371,3 +389,144 @@ def test_ctrl_d_on_an_empty_line_quits():
     term.type("\x15\x04")
     assert term.sent() == ["/quit"]
     term.session._quit_timeout.cancel()
+
+
+# Passwords, history and ghosts (issue 9)
+
+SECRET = "s3cret-pw"
+PROMPT = "\xff\xfb\x01The nickname ana is registered; type its password:"
+
+
+def asked_for_a_password(term: Terminal) -> None:
+    term.receive("*** Welcome", "Choose your nickname:")
+    assert term.sent() == ["ana"]
+    term.protocol.dataReceived(PROMPT.encode("latin-1") + b"\r\n")
+    term.transport.clear()  # the client's IAC DONT ECHO
+
+
+def test_password_is_asked_on_a_masked_input_line():
+    """The server's prompt shows; what is typed for the password never reaches the screen,
+    is sent once on Enter, and is not in the input history."""
+    term = Terminal(columns=80)
+    asked_for_a_password(term)
+    assert "The nickname ana is registered; type its password:" in term.screen.text()
+    assert "not shown" in term.screen.text()
+    assert term.screen.line(-1) == "[password]"
+    assert "password" in term.screen.line(-2)
+    term.type(SECRET)
+    assert term.screen.line(-1) == "[password]"
+    assert term.screen.cursor == (11, len("[password] "))
+    term.type("\r")
+    assert term.sent() == [SECRET]
+    term.receive("*** ana joined the Little Cats chat.", "*** You are identified as ana.")
+    assert term.screen.line(-1) == "[ana]"
+    term.type("\x1b[A")  # Up: nothing to recall
+    assert term.screen.line(-1) == "[ana]"
+    assert term.view.editor.history == []
+    assert SECRET.encode() not in b"".join(term.output)
+
+
+def test_password_typed_before_the_prompt_is_not_part_of_it():
+    """Half a line typed while joining is dropped when the password is asked, not sent with it."""
+    term = Terminal()
+    term.receive("*** Welcome", "Choose your nickname:")
+    term.transport.clear()
+    term.type("hello")
+    term.protocol.dataReceived(PROMPT.encode("latin-1") + b"\r\n")
+    term.transport.clear()
+    term.type(SECRET + "\r")
+    assert term.sent() == [SECRET]
+
+
+def test_wrong_password_shows_the_reason_and_asks_for_a_nickname():
+    """A refused password is shown, and the input line asks for a nickname again, in clear."""
+    term = Terminal(columns=80)
+    asked_for_a_password(term)
+    term.type(SECRET + "\r")
+    term.sent()
+    term.receive("\xff\xfc\x01!!! Wrong password.", "Choose your nickname:")
+    assert "!!! Wrong password." in term.screen.text()
+    assert term.session.state is State.NICKNAME
+    assert term.screen.line(-1) == "[nickname]"
+    term.type("bia")
+    assert term.screen.line(-1) == "[nickname] bia"
+
+
+def test_given_password_is_sent_without_asking():
+    """With a password given, the prompt shows and the client says it answered it."""
+    term = Terminal(columns=80, password=SECRET)
+    asked_for_a_password(term)
+    assert "Password for ana sent." in term.screen.text()
+    assert term.screen.line(-1) == "[ana]"  # no password input
+    assert term.session.state is State.JOINING
+
+
+def test_history_lines_are_dimmed_and_marked_apart_from_live_lines():
+    """A room's earlier lines keep the server's text, dimmed, with a mark instead of the time
+    they arrived; live lines keep their time and their colours."""
+    term = Terminal(columns=80, colour=True)
+    term.join()
+    term.output.clear()
+    term.receive(
+        "*** Earlier in #lobby (2):",
+        "[2026-12-01 17:22] <bob> from before",
+        "[2026-12-01 17:23] * bob waved",
+        "*** End of #lobby's history.",
+        "<bob> said now",
+    )
+    rows = term.screen.text().split("\n")
+    before = next(row for row in rows if "from before" in row)
+    waved = next(row for row in rows if "waved" in row)
+    now = next(row for row in rows if "said now" in row)
+    assert before == "    | [2026-12-01 17:22] <bob> from before"
+    assert waved == "    | [2026-12-01 17:23] * bob waved"
+    assert re.fullmatch(r"\d\d:\d\d <bob> said now", now)
+    drawn = b"".join(term.output).decode()
+    assert "\x1b[2m    | [2026-12-01 17:22] <\x1b[0m" in drawn
+    assert f"\x1b[2;{render.Palette().nick('bob')}mbob\x1b[0m" in drawn
+    assert "\x1b[2m> from before\x1b[0m" in drawn
+    assert "\x1b[2m> said now" not in drawn
+
+
+def test_history_is_marked_without_colour_too():
+    """Without colour the mark alone tells history from live lines."""
+    term = Terminal(columns=80)
+    term.join()
+    term.receive("[2026-12-01 17:22] <bob> from before", "<bob> said now")
+    assert term.screen.line(-4) == "    | [2026-12-01 17:22] <bob> from before"
+    assert term.screen.line(-3).endswith(" <bob> said now")
+    assert not term.screen.line(-3).startswith("    |")
+
+
+def test_kept_private_messages_do_not_ring_the_bell():
+    """Messages kept while away are shown like private messages, without a bell each."""
+    term = Terminal(columns=80, colour=True)
+    term.join()
+    term.receive(
+        "[private from bob, 2026-12-01 17:24] one",
+        "[private from cy, 2026-12-01 17:25] two",
+    )
+    assert term.screen.bells == 0
+    assert "[private from cy, 2026-12-01 17:25] two" in term.screen.text()
+    term.receive("[private from bob] now")
+    assert term.screen.bells == 1
+
+
+def test_ghosted_client_stays_closed_until_the_user_leaves():
+    """Identified elsewhere: the reason shows, the status says closed, nothing reconnects, and
+    Ctrl-D leaves."""
+    term = Terminal(columns=80, password=SECRET)
+    term.join()
+    term.receive(
+        "!!! The nickname ana was identified from another connection; this one is being closed."
+    )
+    term.protocol.connectionLost(None)
+    text = term.screen.text()
+    assert "identified from another connection" in text
+    assert "not reconnecting" in text
+    assert "closed" in term.screen.line(-2)
+    term.session.retrying(1.0)
+    assert "reconnecting in" not in term.screen.line(-2)
+    assert not term.session.finished.called
+    term.type("\x04")
+    assert term.session.finished.called

@@ -1,8 +1,11 @@
 """
 Entry point of `littlecats-client` and `python -m littlecats.client`: options and wiring.
 
-`parser` reads `[HOST [PORT]] [--nick NICK] [--lang pt|en] [--no-color]`, with its help in the
-client's language (`--lang`, else the locale's, else the project default).  `main` picks the
+`parser` reads `[HOST [PORT]] [--nick NICK] [--password-file PATH] [--lang pt|en]
+[--no-color]`, with its help in the client's language (`--lang`, else the locale's, else the
+project default).  `password` finds the password of a registered nickname: the first line of
+`--password-file`, else the environment variable `LITTLECATS_PASSWORD`; never an option's
+value, since anyone on the machine can read a process's command line (`ps`).  `main` picks the
 mode: the terminal UI (`tui`) when standard input and output are both terminals (and not
 `TERM=dumb`), else pipe mode (`pipe`), and runs it on the reactor.  Nothing else lives here.
 """
@@ -16,11 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from twisted.internet.task import react
 
+from littlecats import text as texts
 from littlecats.client import render
 from littlecats.messages import DEFAULT_LANGUAGE, LANGUAGES, Catalog
 
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 4000
+PASSWORD_VARIABLE = "LITTLECATS_PASSWORD"
+MAX_PASSWORD_LINE = 65536
 
 
 def language(argv: Sequence[str], environ: Mapping[str, str]) -> str:
@@ -54,6 +60,11 @@ def parser(catalog: Catalog) -> argparse.ArgumentParser:
     )
     parser.add_argument("--nick", "-n", metavar="NICK", help=text("client-help-nick"))
     parser.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help=text("client-help-password-file", variable=PASSWORD_VARIABLE),
+    )
+    parser.add_argument(
         "--lang",
         "-l",
         choices=LANGUAGES,
@@ -73,11 +84,42 @@ def _port(catalog: Catalog) -> Callable[[str], int]:
     return port
 
 
+class PasswordUnreadable(Exception):
+    """The password file cannot be read, or holds no password; the message says which."""
+
+
+def password(path: str | None, environ: Mapping[str, str], catalog: Catalog) -> str | None:
+    """The password to answer a registered nickname's prompt with, if the user gave one: the
+    first line of the file at C{path} (without its line end), else C{LITTLECATS_PASSWORD}.
+
+    @raise PasswordUnreadable: C{path} cannot be read or its first line is empty.
+    """
+    if path is None:
+        return environ.get(PASSWORD_VARIABLE) or None
+    try:
+        with open(path, "rb") as file:
+            first = file.readline(MAX_PASSWORD_LINE)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise PasswordUnreadable(
+            catalog.text("client-err-password-file", path=path, reason=reason)
+        ) from None
+    secret = texts.decode(first).rstrip("\r\n")
+    if not secret:
+        raise PasswordUnreadable(catalog.text("client-err-password-file-empty", path=path))
+    return secret
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the client; C{--help} and usage errors exit (0 or 2) before connecting."""
     argv = list(sys.argv[1:] if argv is None else argv)
     catalog = Catalog(language(argv, os.environ))
-    options = vars(parser(catalog).parse_args(argv))
+    command_line = parser(catalog)
+    options = vars(command_line.parse_args(argv))
+    try:
+        secret = password(options["password_file"], os.environ, catalog)
+    except PasswordUnreadable as unreadable:
+        command_line.error(str(unreadable))
     interactive = (
         sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
     )
@@ -87,7 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         colour = render.colour_wanted(options["no_color"], os.environ)
         react(
             lambda reactor: tui.run(
-                reactor, options["host"], options["port"], options["nick"], catalog, colour
+                reactor,
+                options["host"],
+                options["port"],
+                options["nick"],
+                catalog,
+                colour,
+                password=secret,
             )
         )
     else:
@@ -95,7 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         react(
             lambda reactor: pipe.run(
-                reactor, options["host"], options["port"], options["nick"], catalog
+                reactor,
+                options["host"],
+                options["port"],
+                options["nick"],
+                catalog,
+                password=secret,
             )
         )
     return 0  # react() exits the process itself

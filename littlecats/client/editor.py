@@ -7,7 +7,10 @@ says which part of the line fits a given number of columns and where the cursor 
 by display width.  History keeps what was sent, with the draft kept aside while browsing.
 Tab completes the word before the cursor from a list of nicknames (rooms for a word starting
 with `#`, commands for one starting with `/` at the start of the line), cycling through the
-matches.  Pure: keys in, text and columns out, no terminal I/O.
+matches.  A secret line (a password being typed) shows nothing, completes nothing, cannot
+browse history and never goes into it; nor does a command line that carries a password
+(`/register`, `/password`, `/unregister`, `/nick NEW PASSWORD`).  Pure: keys in, text and
+columns out, no terminal I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from littlecats.client.width import cluster_width, clusters
 MAX_HISTORY = 500
 COMMANDS = (
     "/help",
+    "/history",
     "/join",
     "/list",
     "/me",
@@ -28,13 +32,27 @@ COMMANDS = (
     "/names",
     "/nick",
     "/part",
+    "/password",
     "/quit",
+    "/register",
     "/rooms",
     "/topic",
+    "/unregister",
     "/users",
     "/w",
     "/who",
 )
+PASSWORD_COMMANDS = frozenset({"/register", "/password", "/unregister"})
+"""Commands whose argument is a password (so is the second word of C{/nick})."""
+
+
+def carries_password(line: str) -> bool:
+    """Whether C{line} is a command with a password in it, which history must not keep."""
+    command, _, argument = line.strip().partition(" ")
+    command = command.casefold()
+    if command in PASSWORD_COMMANDS:
+        return True
+    return command == "/nick" and len(argument.split()) > 1
 
 
 class LineEditor:
@@ -47,6 +65,8 @@ class LineEditor:
         self._browsing: int | None = None
         self._draft: list[str] = []
         self._completion: tuple[int, list[str], int] | None = None
+        self.secret = False
+        """The line is a password: not shown, not completed, not kept in history."""
 
     @property
     def text(self) -> str:
@@ -57,6 +77,17 @@ class LineEditor:
         """Replace the line, cursor at its end."""
         self.chars = list(clusters(text))
         self.cursor = len(self.chars)
+
+    def conceal(self, secret: bool) -> None:
+        """Start (or end) a secret line: either way, whatever was typed so far is dropped, so
+        nothing typed before becomes part of a password, and no password is left on show."""
+        if secret is self.secret:
+            return
+        self.secret = secret
+        self.chars, self.cursor = [], 0
+        self._browsing = None
+        self._draft = []
+        self._completion = None
 
     # Typing
 
@@ -78,6 +109,8 @@ class LineEditor:
             self._completion = None
         if key is Key.ENTER:
             return self.submit()
+        if self.secret and key in (Key.TAB, Key.UP, Key.DOWN):
+            return None
         if key is Key.TAB:
             self.complete(names, rooms)
             return None
@@ -87,9 +120,11 @@ class LineEditor:
         return None
 
     def submit(self) -> str:
-        """Take the line for sending, record it in history, and start a new one."""
+        """Take the line for sending, record it in history (unless it is secret or carries a
+        password), and start a new one."""
         line = self.text
-        if line.strip() and (not self.history or self.history[-1] != line):
+        keep = line.strip() and not self.secret and not carries_password(line)
+        if keep and (not self.history or self.history[-1] != line):
             self.history.append(line)
             del self.history[:-MAX_HISTORY]
         self.chars, self.cursor = [], 0
@@ -178,6 +213,8 @@ class LineEditor:
         A word starting with C{/} at the start of the line is a command, one starting with C{#}
         a room (no nickname starts with C{#}), anything else a nickname.
         """
+        if self.secret:
+            return
         if self._completion is not None:
             start, matches, index = self._completion
             index = (index + 1) % len(matches)
@@ -217,6 +254,8 @@ class LineEditor:
 
         The window scrolls sideways so the cursor always shows, with a little context after it.
         """
+        if self.secret:
+            return "", 0
         columns = max(columns, 2)
         widths = [cluster_width(c) for c in self.chars]
         before = sum(widths[: self.cursor])

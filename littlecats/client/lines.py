@@ -26,6 +26,7 @@ class Kind(enum.Enum):
     PUBLIC = "public"
     ACTION = "action"
     PRIVATE_IN = "private-from"
+    """A private message to us; one kept while we were away has a C{time} field too."""
     PRIVATE_OUT = "private-to"
     JOINED = "joined"
     LEFT = "left"
@@ -44,7 +45,20 @@ class Kind(enum.Enum):
     """The header of the room list; a L{ROOMS_ENTRY} line per room follows."""
     ROOMS_ENTRY = "rooms-entry"
     GOODBYE = "goodbye"
+    HISTORY = "history-said"
+    """A line said in a room before we entered it (or earlier, on /history): C{time}, C{nick},
+    C{text}.  Never someone talking now."""
+    HISTORY_ACTION = "history-acted"
+    """An action done in a room before we entered it: C{time}, C{nick}, C{text}."""
+    HISTORY_START = "history-start"
+    """The header of a run of L{HISTORY} and L{HISTORY_ACTION} lines: C{room}, C{count}."""
+    HISTORY_END = "history-end"
     PROMPT = "nick-prompt"
+    PASSWORD_PROMPT = "password-prompt"
+    """The nickname just sent (C{nick}) is registered: the next line sent is its password."""
+    IDENTIFIED = "identified"
+    GHOSTED = "ghosted"
+    """Our nickname was identified from another connection, and the server closes this one."""
     NOTICE = "notice"
     ERROR = "error"
     TEXT = "text"
@@ -54,13 +68,25 @@ class Kind(enum.Enum):
 
 NICK_FIELDS = frozenset({"nick", "old", "new"})
 ROOM_FIELDS = frozenset({"room"})
+HISTORY_KINDS = frozenset({Kind.HISTORY, Kind.HISTORY_ACTION, Kind.HISTORY_START, Kind.HISTORY_END})
+"""The kinds of a room's replayed history: shown apart, and never acted upon."""
 
-# Template message id -> kind, most specific first: "left-reason" before "left".
+# Template message id -> kind, most specific first: "left-reason" before "left".  A live line
+# starts with "<" or "* " (its text may hold anything, "[" included), a private one with
+# "[private ...", and a history line with "[{time}] ": the live and private templates go first,
+# so a history line is only what none of them matched, and the kept private message (with its
+# time) before the plain one.
 _TEMPLATES = (
     ("public", Kind.PUBLIC),
     ("action", Kind.ACTION),
+    ("private-delivered", Kind.PRIVATE_IN),
     ("private-from", Kind.PRIVATE_IN),
     ("private-to", Kind.PRIVATE_OUT),
+    ("history-said", Kind.HISTORY),
+    ("history-acted", Kind.HISTORY_ACTION),
+    ("history-start", Kind.HISTORY_START),
+    ("history-end", Kind.HISTORY_END),
+    ("history-none", Kind.NOTICE),
     ("joined", Kind.JOINED),
     ("left-reason", Kind.LEFT),
     ("left", Kind.LEFT),
@@ -78,6 +104,17 @@ _TEMPLATES = (
     ("alone", Kind.ALONE),
     ("goodbye", Kind.GOODBYE),
     ("nick-prompt", Kind.PROMPT),
+    ("password-prompt", Kind.PASSWORD_PROMPT),
+    ("identified", Kind.IDENTIFIED),
+    ("ghosted", Kind.GHOSTED),
+    ("registered", Kind.NOTICE),
+    ("password-changed", Kind.NOTICE),
+    ("unregistered", Kind.NOTICE),
+    ("private-kept", Kind.NOTICE),
+    ("err-password-wrong", Kind.ERROR),
+    ("err-login-wait", Kind.ERROR),
+    ("err-login-busy", Kind.ERROR),
+    ("err-nick-registered", Kind.ERROR),
 )
 # A nickname never holds spaces or the brackets that surround it in the templates; a room name
 # is a "#" and no spaces, so it can never be mistaken for the words of another template.
@@ -87,6 +124,8 @@ _FIELD_PATTERNS = {
     "new": r"[^\s<>\[\]]+?",
     "room": r"#[^\s,]+",
     "count": r"\d+",
+    "seconds": r"\d+",
+    "time": r"[^\[\]]+",
 }
 _ANY = r".*"
 _NICK_LIST = re.compile(r"[^\s,]+(?:, [^\s,]+)*")
@@ -101,6 +140,8 @@ class Line:
     fields: dict[str, str] = attrs.field(factory=dict)
     spans: tuple[tuple[str, int, int], ...] = ()
     """(field, start, end) of each nickname and room field within C{text}."""
+    msgid: str | None = None
+    """The server's message id of the template the line matched, if it matched one."""
 
     @property
     def nick(self) -> str | None:
@@ -120,9 +161,15 @@ class Line:
 
 def _pattern(template: str) -> re.Pattern[str]:
     parts: list[str] = []
+    seen: set[str] = set()
     for literal, field, _spec, _conversion in string.Formatter().parse(template):
         parts.append(re.escape(literal))
-        if field is not None:
+        if field is None:
+            continue
+        if field in seen:  # the same value again ("/nick {nick} PASSWORD")
+            parts.append(f"(?P={field})")
+        else:
+            seen.add(field)
             parts.append(f"(?P<{field}>{_FIELD_PATTERNS.get(field, _ANY)})")
     return re.compile("".join(parts))
 
@@ -135,12 +182,12 @@ class Classifier:
     """Tells the kind of each received line; remembers just enough to spot a user list's tail."""
 
     def __init__(self, languages: tuple[str, ...] = LANGUAGES) -> None:
-        self._patterns: list[tuple[Kind, re.Pattern[str]]] = []
+        self._patterns: list[tuple[str, Kind, re.Pattern[str]]] = []
         more: list[re.Pattern[str]] = []
         for language in languages:
             catalog = Catalog(language)
             for msgid, kind in _TEMPLATES:
-                self._patterns.append((kind, _pattern(catalog.template(msgid))))
+                self._patterns.append((msgid, kind, _pattern(catalog.template(msgid))))
             more.append(_pattern(catalog.template("users-more")))
         self._more = more
         self._continuation: Kind | None = None
@@ -154,12 +201,12 @@ class Classifier:
                 match = pattern.fullmatch(text)
                 if match and _NICK_LIST.fullmatch(match.group("nicks")):
                     self._continuation = continuation
-                    return _line(continuation, text, match)
-        for kind, pattern in self._patterns:
+                    return _line(continuation, text, match, "users-more")
+        for msgid, kind, pattern in self._patterns:
             match = pattern.fullmatch(text)
             if match:
                 self._continuation = _CONTINUED.get(kind)
-                return _line(kind, text, match)
+                return _line(kind, text, match, msgid)
         if text.startswith("!!!"):
             return Line(Kind.ERROR, text)
         if text.startswith("***"):
@@ -167,11 +214,11 @@ class Classifier:
         return Line(Kind.TEXT, text)
 
 
-def _line(kind: Kind, text: str, match: re.Match[str]) -> Line:
+def _line(kind: Kind, text: str, match: re.Match[str], msgid: str) -> Line:
     fields = match.groupdict()
     spans = tuple(
         (name, match.start(name), match.end(name))
         for name in fields
         if name in NICK_FIELDS or name in ROOM_FIELDS
     )
-    return Line(kind, text, fields, spans)
+    return Line(kind, text, fields, spans, msgid)

@@ -3,9 +3,12 @@ Pipe mode: the client when standard input or output is not a terminal, for scrip
 
 Each line read from standard input is sent (the first one is the nickname when no `--nick`
 was given); every line received is written to standard output as plain text, sanitised, with
-no escape codes.  End of input sends `/quit`; the client exits 0 once the server closes the
-connection after a `/quit`, and 1 with a message on standard error if it cannot connect, the
-nickname is refused, input ends before a nickname is accepted or the server hangs up first.
+no escape codes.  A registered nickname's password prompt is answered with the password given
+(`--password-file` or `LITTLECATS_PASSWORD`), never with a line of input.  End of input sends
+`/quit`; the client exits 0 once the server closes the connection after a `/quit`, and 1 with a
+message on standard error if it cannot connect, the nickname is refused, the nickname is
+registered and no password was given or the password is refused, input ends before a nickname
+is accepted, the nickname was identified from another connection, or the server hangs up first.
 No reconnection: a script wants to know the connection is gone.
 """
 
@@ -54,10 +57,20 @@ class PipeView:
     def nicknameWanted(self, refusal: Line | None) -> None:
         assert self.session is not None
         if refusal is not None:
-            self.session.fail(self.catalog.text("client-err-nick-refused", reason=refusal.text))
+            refused = (
+                "client-err-password-refused"
+                if self.session.password_refused
+                else "client-err-nick-refused"
+            )
+            self.session.fail(self.catalog.text(refused, reason=refusal.text))
             return
         self.asked = True
         self.pump()
+
+    def passwordWanted(self, prompt: Line) -> None:
+        """No password was given: input lines are chat, never a password, so this is the end."""
+        assert self.session is not None
+        self.session.fail(self.catalog.text("client-err-password-needed", nick=prompt.nick))
 
     def lineTyped(self, line: str) -> None:
         self.pending.append(line)
@@ -124,10 +137,19 @@ class InputProtocol(Protocol):
         self.closed.callback(None)
 
 
-async def run(reactor: object, host: str, port: int, nick: str | None, catalog: Catalog) -> None:
+async def run(
+    reactor: object,
+    host: str,
+    port: int,
+    nick: str | None,
+    catalog: Catalog,
+    password: str | None = None,
+) -> None:
     """Chat through standard input and output; raise C{SystemExit(1)} on failure."""
     view = PipeView(catalog, lambda data: None)
-    session = ChatSession(view, catalog, reactor, nick=nick, server=f"{host}:{port}")
+    session = ChatSession(
+        view, catalog, reactor, nick=nick, server=f"{host}:{port}", password=password
+    )
     view.session = session
     reader = InputProtocol(view)
     streams = stdio.StandardIO(reader, reactor=reactor)

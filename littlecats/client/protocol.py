@@ -6,8 +6,11 @@ telnet decoder (`littlecats.doors.telnet.nvt`, which strips IAC commands and ref
 option with WONT/DONT), decodes and sanitises them (`littlecats.text`) and hands them to the
 session.
 `ChatSession` outlives connections: it runs the nickname handshake (answering the prompt with
-the chosen nickname, again after a reconnect), tracks who is connected, what our nickname is,
-which room we are in and which rooms exist, and tells a view (`IChatView`) what to show.
+the chosen nickname, and a registered nickname's password prompt with the password the user
+gave, again after a reconnect), tracks who is connected, what our nickname is, which room we
+are in and which rooms exist, and tells a view (`IChatView`) what to show.  Lines replayed from
+a room's history are shown but change none of that.  A password is only ever sent to the
+server: never shown, logged or kept anywhere but in the session's memory.
 Nothing here knows about terminals or stdin; the terminal UI and the pipe mode are two views
 over the same session.
 """
@@ -42,7 +45,10 @@ class State(enum.Enum):
     NICKNAME = "nickname"
     """The server asked for a nickname and the session has none to give: the user must choose."""
     JOINING = "joining"
-    """A nickname was sent; waiting to be accepted or refused."""
+    """A nickname (or its password) was sent; waiting to be accepted or refused."""
+    PASSWORD = "password"
+    """The nickname sent is registered and the session has no password to give: the user must
+    type it."""
     CHAT = "chat"
     OFFLINE = "offline"
     """The connection dropped or could not be made; another attempt may follow."""
@@ -59,7 +65,12 @@ class IChatView(Interface):
         """The state, our nickname, our room, the user count or the retry delay changed."""
 
     def nicknameWanted(refusal: Line | None) -> None:
-        """The server wants a nickname; C{refusal} is why the last one was refused, if it was."""
+        """The server wants a nickname; C{refusal} is why the last one was refused, if it was
+        (L{ChatSession.password_refused} says whether it was the password that was refused)."""
+
+    def passwordWanted(prompt: Line) -> None:
+        """The server wants the password of the registered nickname C{prompt} names, and the
+        session has none: the next line the user gives is it (L{ChatSession.submit})."""
 
 
 @functools.cache
@@ -123,6 +134,7 @@ class ChatSession:
         ask_users: bool = False,
         reconnect: bool = False,
         server: str = "",
+        password: str | None = None,
     ) -> None:
         self.view = view
         self.catalog = catalog
@@ -131,6 +143,25 @@ class ChatSession:
         """The nickname we answer the prompt with: the chosen one, then the accepted one."""
         self.ask_users = ask_users
         self.reconnect = reconnect
+        """Connections are made again after a drop: an interactive session, which also stays
+        open (closed) when it stops reconnecting by itself, until the user quits."""
+        self._password = password
+        """The password to answer a password prompt with: the one given (file or environment),
+        or the last one the server accepted from the user."""
+        self._password_of: str | None = None
+        """The folded nickname the server accepted L{_password} for; C{None} until then (a
+        password given for no nickname in particular answers the first prompt)."""
+        self._trying: str | None = None
+        """The password just sent at the prompt, until it is accepted or refused."""
+        self.password_refused = False
+        """The last refusal at the nickname prompt was of a password, not of a nickname."""
+        self._expected: tuple[str, str | None] | None = None
+        """After /register, /password, /nick NEW PASSWORD or /unregister: the message id that
+        confirms it, and the password that is ours from then on."""
+        self._ghosted: str | None = None
+        """The nickname another connection identified to, closing this one."""
+        self._lingering: Deferred[None] | None = None
+        """The end of a session that stopped by itself but waits for the user to quit."""
         self.server = server
         """How the server is named to the user: host:port."""
         self.state = State.CONNECTING
@@ -178,6 +209,10 @@ class ChatSession:
         self.retry_delay = None
         self._classifier = Classifier()
         self._last_error = None
+        self._trying = None
+        self.password_refused = False
+        self._expected = None
+        self._ghosted = None
         if self.reconnect:
             self.local("client-connected", server=self.server)
         self._setState(State.GREETING)
@@ -191,11 +226,21 @@ class ChatSession:
         self.room = None
         self.rooms.clear()
         self._asked_names = False
-        if self.quitting or not self.reconnect:
-            self._end(None if self.quitting else self.catalog.text("client-err-closed"))
-            return
-        self.local("client-connection-lost")
-        self._setState(State.OFFLINE)
+        self._trying = None
+        self._expected = None
+        if self.quitting:
+            self._end(None)
+        elif self._ghosted is not None:
+            # Reconnecting would only take the nickname back from the user's other session,
+            # which would take it back again: stop, and let the user read why.
+            if self.reconnect:
+                self.local("client-ghosted", nick=self._ghosted)
+            self._end(self.catalog.text("client-err-ghosted", nick=self._ghosted), linger=True)
+        elif not self.reconnect:
+            self._end(self.catalog.text("client-err-closed"))
+        else:
+            self.local("client-connection-lost")
+            self._setState(State.OFFLINE)
 
     def connectFailed(self, reason: Failure) -> None:
         """An attempt to connect failed (the retry, if any, is announced by L{retrying})."""
@@ -232,20 +277,54 @@ class ChatSession:
             handler(line)
         if line.kind is Kind.ERROR:
             self._last_error = line
+        if self._expected is not None:
+            confirmation, password = self._expected
+            if line.msgid == confirmation:
+                self._expected = None
+                self._keepPassword(password, line.nick or self.nick)
+            elif line.kind is Kind.ERROR:
+                self._expected = None
 
     # What lines mean
 
     def _line_PROMPT(self, line: Line) -> None:
-        if self.state is State.JOINING or self.nick is None:
-            refusal = self._last_error if self.state is State.JOINING else None
+        answering = self.state in (State.JOINING, State.PASSWORD)
+        if answering or self.nick is None:
+            refusal = self._last_error if answering else None
+            self.password_refused = answering and self._trying is not None
+            wrong = refusal is not None and refusal.msgid == "err-password-wrong"
+            if wrong and self._trying == self._password:
+                self._keepPassword(None, None)  # never sent again by itself
+            self._trying = None
             self._setState(State.NICKNAME)
             self.view.nicknameWanted(refusal)
             return
         self._sendNickname(self.nick)
 
+    def _line_PASSWORD_PROMPT(self, line: Line) -> None:
+        if self.state is not State.JOINING:
+            return  # not an answer to a nickname we sent
+        if self._password is not None and self._password_of in (None, _fold(line.nick)):
+            self._sendPassword(self._password)
+            self.local("client-password-sent", nick=line.fields["nick"])
+            return
+        self._setState(State.PASSWORD)
+        self.view.passwordWanted(line)
+
+    def _keepPassword(self, password: str | None, nick: str | None) -> None:
+        """C{password} is the one of C{nick} now (C{None}: it has none any more)."""
+        self._password = password
+        self._password_of = _fold(nick) if password is not None else None
+
+    def _line_GHOSTED(self, line: Line) -> None:
+        self._ghosted = line.fields["nick"]
+
     def _line_JOINED(self, line: Line) -> None:
         nick = line.fields["nick"]
         if self.state is State.JOINING:
+            if self._trying is not None:  # accepted: the one to give after a reconnect
+                self._keepPassword(self._trying, nick)
+                self._trying = None
             self.nick = nick
             self.users = {nicknames.fold(nick): nick}
             self._setState(State.CHAT)
@@ -327,19 +406,37 @@ class ChatSession:
         assert self.protocol is not None
         self.nick = nick
         self._last_error = None
+        self._trying = None
         self._setState(State.JOINING)
         self.protocol.sendLine(nick)
+
+    def _sendPassword(self, password: str) -> None:
+        assert self.protocol is not None
+        self._last_error = None
+        self._trying = password
+        self._setState(State.JOINING)
+        self.protocol.sendLine(password)
 
     def chooseNickname(self, nick: str) -> None:
         """Answer the server's nickname prompt with C{nick}."""
         if self.state is State.NICKNAME and self.protocol is not None:
             self._sendNickname(nick)
 
+    def givePassword(self, password: str) -> None:
+        """Answer the server's password prompt with C{password} (kept, once accepted, to give
+        again after a reconnect)."""
+        if self.state is State.PASSWORD and self.protocol is not None and password:
+            self._sendPassword(password)
+
     def submit(self, line: str) -> None:
-        """A line the user typed: a nickname when one is wanted, else chat or a command."""
+        """A line the user typed: a nickname or a password when one is wanted, else chat or a
+        command."""
         if self.state is State.NICKNAME:
             if line.strip():
                 self.chooseNickname(line.strip())
+            return
+        if self.state is State.PASSWORD:
+            self.givePassword(line)  # as typed: spaces may be part of it
             return
         command, _, argument = line.partition(" ")
         if command.casefold() == "/quit":
@@ -348,6 +445,7 @@ class ChatSession:
         if self.state is not State.CHAT:
             self.local("client-not-connected")
             return
+        self._expected = _confirmation(command.casefold(), argument.strip()) or self._expected
         self.send(line)
 
     def send(self, line: str) -> None:
@@ -358,6 +456,9 @@ class ChatSession:
     def quit(self, reason: str = "") -> None:
         """Leave: say /quit to the server and end when it closes, or end at once if offline."""
         if self.state is State.CLOSED:
+            if self._lingering is not None:
+                lingering, self._lingering = self._lingering, None
+                lingering.chainDeferred(self.finished)
             return
         self.quitting = True
         if self.protocol is None:
@@ -380,7 +481,10 @@ class ChatSession:
         self._hangUp()
         self._end(message)
 
-    def _end(self, error: str | None) -> None:
+    def _end(self, error: str | None, linger: bool = False) -> None:
+        """The session is over: stop connecting, and fire L{finished} (with a L{SessionFailed}
+        for C{error}).  With C{linger}, an interactive session (one that reconnects) stays
+        open, closed, for the user to read why, and L{finished} waits for L{quit}."""
         if self.state is State.CLOSED:
             return
         self._setState(State.CLOSED)
@@ -396,12 +500,32 @@ class ChatSession:
                 stopped.callback(None)
         else:
             stopped.callback(None)
-        if error is None:
-            stopped.addCallback(lambda _: None).chainDeferred(self.finished)
-        else:
-            stopped.addCallback(lambda _: Failure(SessionFailed(error))).chainDeferred(
-                self.finished
-            )
+        stopped.addCallback(lambda _: None)
+        if linger and self.reconnect:
+            self._lingering = stopped  # the view has shown why already
+            return
+        if error is not None:
+            stopped.addCallback(lambda _: Failure(SessionFailed(error)))
+        stopped.chainDeferred(self.finished)
+
+
+def _fold(nick: str | None) -> str | None:
+    return None if nick is None else nicknames.fold(nick)
+
+
+def _confirmation(command: str, argument: str) -> tuple[str, str | None] | None:
+    """For a command that sets the password of our nickname, the message id that confirms it
+    and the password it sets (C{None}: no password any more)."""
+    first, _, rest = argument.partition(" ")  # split as the server splits them
+    if command == "/register" and argument:
+        return ("registered", argument)
+    if command == "/password" and first and rest:
+        return ("password-changed", rest)
+    if command == "/nick" and first and rest:
+        return ("identified", rest)
+    if command == "/unregister" and argument:
+        return ("unregistered", None)
+    return None
 
 
 class SessionFailed(Exception):

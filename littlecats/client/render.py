@@ -44,8 +44,17 @@ KIND_STYLES = {
     Kind.GOODBYE: "36",
     Kind.NOTICE: "36",
     Kind.PROMPT: "1",
+    Kind.PASSWORD_PROMPT: "1",
+    Kind.IDENTIFIED: "36",
+    Kind.GHOSTED: "1;31",
     Kind.ERROR: "1;31",
     Kind.LOCAL: "2;33",
+    # A room's earlier lines are dimmed (their nicknames keep their colours, dimmed too), so
+    # they never pass for lines said now.
+    Kind.HISTORY: "2",
+    Kind.HISTORY_ACTION: "2;35",
+    Kind.HISTORY_START: "2;36",
+    Kind.HISTORY_END: "2;36",
 }
 TIME_STYLE = "2"
 MENTION_STYLE = "1"

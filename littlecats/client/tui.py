@@ -4,7 +4,9 @@ The interactive terminal UI: a scrolling message pane, a status line and an inpu
 `TerminalView` is the session's view on a terminal, drawn with plain VT100/xterm sequences:
 the pane is the terminal's scrolling region, so an incoming line scrolls the pane only and the
 input line below it is redrawn exactly as it was, cursor included.  It keeps a bounded backlog
-so it can rewrap on resize and scroll back with PgUp/PgDn.  `run` puts the terminal in raw
+so it can rewrap on resize and scroll back with PgUp/PgDn.  A room's earlier lines (history)
+are dimmed and marked in the time column instead of the time they arrived; a password the
+server asks for is read on the input line without showing it.  `run` puts the terminal in raw
 mode, reads keys through Twisted's stdio, reconnects through a `ClientService` with backoff,
 and always gives the terminal back as it found it.  Protocol logic stays in `protocol`.
 """
@@ -42,6 +44,9 @@ from littlecats.messages import Catalog
 
 BACKLOG_LINES = 5000
 STAMP_FORMAT = "%H:%M "
+HISTORY_STAMP = "    | "
+"""In the time column of a line from a room's history (as wide as a time): not said now."""
+HISTORY_LINES = frozenset({Kind.HISTORY, Kind.HISTORY_ACTION})
 RETRY_INITIAL_SECONDS = 1.0
 RETRY_MAX_SECONDS = 30.0
 
@@ -114,12 +119,15 @@ class TerminalView:
     def show(self, line: Line) -> None:
         if line.kind is Kind.PROMPT:
             return  # answered for the user, or replaced by a hint when the user must answer
-        stamp = time.strftime(STAMP_FORMAT, time.localtime(self.clock.seconds()))
+        if line.kind in HISTORY_LINES:
+            stamp = HISTORY_STAMP
+        else:
+            stamp = time.strftime(STAMP_FORMAT, time.localtime(self.clock.seconds()))
         self.backlog.append((stamp, line))
         rows = self._wrap(stamp, line)
         self._emit(HIDE_CURSOR)
-        if line.kind is Kind.PRIVATE_IN:
-            self._emit("\a")
+        if line.kind is Kind.PRIVATE_IN and "time" not in line.fields:
+            self._emit("\a")  # not for messages kept while away: no peal of bells on entry
         if self.scroll:
             self.scroll += len(rows)
             self._drawStatus()
@@ -130,6 +138,9 @@ class TerminalView:
         self._flush()
 
     def statusChanged(self) -> None:
+        # The input line is secret exactly while the server waits for a password.
+        if self.session is not None:
+            self.editor.conceal(self.session.state is State.PASSWORD)
         self._emit(HIDE_CURSOR)
         self._drawStatus()
         self._drawInput()
@@ -138,6 +149,11 @@ class TerminalView:
     def nicknameWanted(self, refusal: Line | None) -> None:
         assert self.session is not None
         self.session.local("client-choose-nick")
+
+    def passwordWanted(self, prompt: Line) -> None:
+        assert self.session is not None
+        self.editor.conceal(True)
+        self.session.local("client-type-password", nick=prompt.nick)
 
     # Keys
 
@@ -155,8 +171,9 @@ class TerminalView:
     def _key(self, key: Key) -> None:
         assert self.session is not None
         if key is Key.ENTER:
+            secret = self.editor.secret
             line = self.editor.submit()
-            if line.strip():
+            if line.strip() or (secret and line):
                 if self.scroll:
                     self.scroll = 0
                     self.redraw()
@@ -249,6 +266,8 @@ class TerminalView:
         session = self.session
         if session is not None and session.state is State.NICKNAME:
             return f"[{self.catalog.text('client-nick-input')}] "
+        if session is not None and session.state is State.PASSWORD:
+            return f"[{self.catalog.text('client-password-input')}] "
         if session is not None and session.nick:
             return f"[{truncate(session.nick, self.columns // 3)}] "
         return "> "
@@ -327,6 +346,7 @@ async def run(
     nick: str | None,
     catalog: Catalog,
     colour: bool,
+    password: str | None = None,
 ) -> None:
     """Chat on this terminal until /quit or Ctrl-D; the terminal is restored whatever happens."""
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
@@ -336,7 +356,14 @@ async def run(
         catalog, render.Palette(colour), server, lambda data: None, _terminalSize(stdout), reactor
     )
     session = ChatSession(
-        view, catalog, reactor, nick=nick, ask_users=True, reconnect=True, server=server
+        view,
+        catalog,
+        reactor,
+        nick=nick,
+        ask_users=True,
+        reconnect=True,
+        server=server,
+        password=password,
     )
     view.session = session
     terminal_modes.raw()

@@ -58,6 +58,10 @@ class Member:
     port: int
     account: str | None = None
     """The key of the account it identified to (or registered), if any."""
+    history_from: int = 0
+    """The id `/history` pages back from, in the room it entered last (an int here rather
+    than a registry of cursors: memory per member counts at 10 000 of them; a door whose
+    members stay in several rooms will need one per room)."""
     # The rooms it is in, in the order it entered them: a tuple, not a dict, because most
     # members are in one or two rooms and memory per member matters at 10 000 of them.
     _rooms: tuple[Room, ...] = ()
@@ -340,7 +344,9 @@ class ChatService(Service):
         """Refuse C{nick} if it looks like (same skeleton, other key) a nickname that is
         connected or registered; C{member} is who is renaming, if anyone."""
         skeleton = confusables.skeleton(nick)
-        other = self._skeletons.get(skeleton)
+        # A member whose skeleton is its folded key (most names) is found in the registry
+        # itself; only the others are kept in _skeletons.
+        other = self._skeletons.get(skeleton) or self.members.get(skeleton)
         if other is not None and other is not member and other.key != key:
             raise ChatError("err-nick-lookalike", nick=nick, other=other.nick)
         registered = self.accounts.lookalike(skeleton, key)
@@ -627,6 +633,8 @@ class ChatService(Service):
         sid, name = member.session, room.name
 
         def got(lines: list[StoredLine]) -> int:
+            if lines:
+                member.history_from = lines[0].id
             self._deliver_lines(sid, name, lines)
             return len(lines)
 
@@ -634,7 +642,9 @@ class ChatService(Service):
             failure.trap(HistoryUnavailable)
             raise ChatError("err-history-unavailable")
 
-        return self.history.earlier(sid, room.key, count).addCallbacks(got, failed)
+        return self.history.earlier(room.key, member.history_from, count).addCallbacks(
+            got, failed
+        )
 
     def _deliver_lines(self, sid: SessionId, room: str, lines: list[StoredLine]) -> None:
         """Deliver stored C{lines} of C{room} to session C{sid}, marked as history."""
@@ -681,7 +691,7 @@ class ChatService(Service):
         )
         self.members[member.key] = member
         self.by_session[member.session] = member
-        self._skeletons[self._skeleton(member)] = member
+        self._remember_skeleton(member)
         door = self._local_door(member.session)
         if door is not None:
             # The lobby's recent lines come first: everything live follows them.
@@ -706,7 +716,6 @@ class ChatService(Service):
         if self.members.get(member.key) is member:
             del self.members[member.key]
         self._forget_skeleton(member)
-        self.history.forget_session(member.session)
         # Whoever waited for this member to enter a room waits no more: it is gone.
         self._waiting.pop(member.session, None)
         door = self._local_door(member.session)
@@ -727,7 +736,7 @@ class ChatService(Service):
         self._forget_skeleton(member)
         member.nick, member.key, member.account = event.new, event.key, event.account
         self.members[member.key] = member
-        self._skeletons[self._skeleton(member)] = member
+        self._remember_skeleton(member)
         if member.session in self.sessions:
             self.log.info(self.catalog.template("log-renamed"), old=event.old, new=event.new)
         self._publish(envelope)
@@ -779,14 +788,14 @@ class ChatService(Service):
 
     def _replay(self, sid: SessionId, name: str, key: str) -> None:
         """Deliver room C{key}'s recent lines to C{sid}, entering it."""
-        self._deliver_lines(sid, name, self.history.entered(sid, key))
+        member = self.by_session[sid]
+        lines, member.history_from = self.history.entered(key)
+        self._deliver_lines(sid, name, lines)
 
-    @staticmethod
-    def _skeleton(member: Member) -> str:
-        """C{member}'s nickname's skeleton; its folded key itself when they are equal (most
-        names), so that the registry holds one string for both."""
+    def _remember_skeleton(self, member: Member) -> None:
         skeleton = confusables.skeleton(member.nick)
-        return member.key if skeleton == member.key else skeleton
+        if skeleton != member.key:
+            self._skeletons[skeleton] = member
 
     def _forget_skeleton(self, member: Member) -> None:
         skeleton = confusables.skeleton(member.nick)

@@ -28,7 +28,6 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from littlecats.core.events import SessionId
 from littlecats.storage.interface import IStore, StoredLine
 from littlecats.storage.writer import HistoryWriter
 
@@ -74,10 +73,6 @@ class History:
         is dropped once its load is done."""
         self._rings: dict[str, _Ring] = {}
         self._last_id = 0
-        # Where each session's /history pages from, in the room it entered last: an int per
-        # member, not a (room, id) pair (memory per member counts at 10 000 of them); doors
-        # whose members are in several rooms at once will need one per room.
-        self._cursors: dict[SessionId, int] = {}
 
     def start(self) -> defer.Deferred[None]:
         """Continue the ids after the highest one stored."""
@@ -165,14 +160,12 @@ class History:
         if not self.alive(room) and ring.waiters is None and self._rings.get(room) is ring:
             del self._rings[room]
 
-    def entered(self, session: SessionId, room: str) -> list[StoredLine]:
-        """The lines to replay to C{session} entering C{room}; its L{earlier} pages start
-        before them."""
+    def entered(self, room: str) -> tuple[list[StoredLine], int]:
+        """The lines to replay to someone entering C{room}, and the id from which L{earlier}
+        pages back for them (the first line replayed, or the next to be said)."""
         ring = self._rings.get(room)
         lines = list(ring.lines) if ring is not None else []
-        if self.enabled:
-            self._cursors[session] = lines[0].id if lines else self._last_id + 1
-        return lines
+        return lines, lines[0].id if lines else self._last_id + 1
 
     def forget_room(self, room: str) -> None:
         """Room C{room} is gone (its lines stay stored)."""
@@ -180,28 +173,19 @@ class History:
         if ring is not None and ring.waiters is None:
             del self._rings[room]
 
-    def forget_session(self, session: SessionId) -> None:
-        self._cursors.pop(session, None)
-
     # Reading further back
 
-    def earlier(
-        self, session: SessionId, room: str, count: int
-    ) -> defer.Deferred[list[StoredLine]]:
-        """Up to C{count} lines of C{room} said before the ones C{session} has seen (replayed
-        on entry, or shown by the previous call), oldest first; each call pages further back.
+    def earlier(self, room: str, before: int, count: int) -> defer.Deferred[list[StoredLine]]:
+        """Up to C{count} lines of C{room} with an id below C{before}, oldest first: from the
+        store, merged with the lines still waiting to be written.
 
         Fails with L{HistoryUnavailable} if the store cannot be read.
         """
-        before = self._cursors.get(session, self._last_id + 1)
         writer = self.writer
         waiting = [] if writer is None else writer.pending_lines(room)
 
         def merge(stored: list[StoredLine]) -> list[StoredLine]:
-            lines = _newest(stored, (line for line in waiting if line.id < before), count)
-            if lines:
-                self._cursors[session] = lines[0].id
-            return lines
+            return _newest(stored, (line for line in waiting if line.id < before), count)
 
         def failed(failure: Failure) -> None:
             self.log.failure("room history for {room} could not be read", failure, room=room)

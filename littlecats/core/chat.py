@@ -177,6 +177,7 @@ class ChatService(Service):
         self._skeletons: dict[str, Member] = {}
         self._room_skeletons: dict[str, str] = {}
         self.history.alive = self.rooms.__contains__
+        self.history.catalog = self.accounts.catalog = catalog
         self.sessions: dict[SessionId, ISession] = {}
         """The sessions of this process, joined or not."""
         self.doors: list[IDoor] = []
@@ -317,6 +318,7 @@ class ChatService(Service):
 
     def ghost(self, session: SessionId, nick: str) -> None:
         """Close C{session}, whose nickname C{nick} was just identified elsewhere."""
+        self.log.info(self.catalog.template("log-ghosted"), nick=nick)
         self.deliver_direct(session, events.Ghosted(nick))
         self.close_session(session, self.catalog.text("reason-ghost"))
 
@@ -334,7 +336,7 @@ class ChatService(Service):
                 )
 
         def failed(failure: Failure) -> None:
-            self.log.failure("kept messages for {key} could not be read", failure, key=account)
+            self.log.failure(self.catalog.template("log-kept-unreadable"), failure, key=account)
 
         if account is not None:
             self.store.take_messages(account).addCallbacks(kept, failed)
@@ -577,7 +579,7 @@ class ChatService(Service):
             self.backend.unicast(sender.session, events.PrivateKept(name, text))
 
         def failed(failure: Failure) -> None:
-            self.log.failure("a message for {key} could not be kept", failure, key=key)
+            self.log.failure(self.catalog.template("log-kept-failed"), failure, key=key)
             raise ChatError("err-kept-failed", nick=name)
 
         return self.store.keep_message(
@@ -815,12 +817,12 @@ class ChatService(Service):
         """Learn the registered nicknames and where history ids continue."""
         super().startService()
 
-        def failed(failure: Failure, what: str) -> None:
-            self.log.failure("could not read {what} from the database", failure, what=what)
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.catalog.template("log-history-id-unreadable"), failure)
 
         self.accounts.start()
         if self.history.enabled:
-            self.history.start().addErrback(failed, "the last history id")
+            self.history.start().addErrback(failed)
 
     def stopService(self) -> defer.Deferred[None]:
         """Tell every connection the server is stopping, let their output drain, close them."""

@@ -28,6 +28,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from littlecats.messages import Catalog
 from littlecats.storage.interface import IStore, StoredLine
 from littlecats.storage.writer import HistoryWriter
 
@@ -71,6 +72,8 @@ class History:
         self.alive: Callable[[str], bool] = lambda room: True
         """Whether a room (by key) exists (the chat sets it): the ring of one that does not
         is dropped once its load is done."""
+        self.catalog = Catalog()
+        """The language of the log lines (the chat sets its own)."""
         self._rings: dict[str, _Ring] = {}
         self._last_id = 0
 
@@ -138,12 +141,7 @@ class History:
         self._release(room, ring)
 
     def _load_failed(self, failure: Failure, room: str, ring: _Ring) -> None:
-        self.log.failure(
-            "room history for {room} could not be read; entering it replays only what was "
-            "said since the server started",
-            failure,
-            room=room,
-        )
+        self.log.failure(self.catalog.template("log-history-unreadable"), failure, room=room)
         ring.warm = True
         self._release(room, ring)
 
@@ -188,7 +186,7 @@ class History:
             return _newest(stored, (line for line in waiting if line.id < before), count)
 
         def failed(failure: Failure) -> None:
-            self.log.failure("room history for {room} could not be read", failure, room=room)
+            self.log.failure(self.catalog.template("log-history-page-failed"), failure, room=room)
             raise HistoryUnavailable()
 
         return self.store.recent_lines(room, before, count).addCallbacks(merge, failed)

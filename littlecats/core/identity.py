@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from littlecats import accounts, confusables, nicknames
 from littlecats.core.errors import ChatError
+from littlecats.messages import Catalog
 from littlecats.storage.interface import Account, IStore
 
 LOAD_RETRY_SECONDS = 5.0
@@ -64,6 +65,8 @@ class Accounts:
         self.hasher = hasher
         self.throttle = throttle
         self.clock = clock
+        self.catalog = Catalog()
+        """The language of the log lines (the chat sets its own)."""
         self._names: dict[str, str] = {}
         self._skeletons: dict[str, str] = {}
         # Those waiting for the names while they load (None: known, nothing loading).
@@ -83,7 +86,7 @@ class Accounts:
 
         def failed(failure: Failure) -> None:
             self.log.failure(
-                "could not read the registered nicknames; retrying in {seconds} s",
+                self.catalog.template("log-accounts-unreadable"),
                 failure,
                 seconds=LOAD_RETRY_SECONDS,
             )
@@ -152,7 +155,7 @@ class Accounts:
             if not ok:
                 raise ChatError("err-already-registered", nick=name)
             self._add(key, name)
-            self.log.info("account {nick} registered", nick=name)
+            self.log.info(self.catalog.template("log-account-registered"), nick=name)
 
         return self._hash(password).addCallback(store)
 
@@ -184,7 +187,9 @@ class Accounts:
         def checked(ok: bool, account: Account) -> Account:
             if not ok:
                 self.throttle.failed(host, key)
-                self.log.info("wrong password for {nick} from {ip}", nick=account.name, ip=host)
+                self.log.info(
+                    self.catalog.template("log-password-wrong"), nick=account.name, ip=host
+                )
                 raise ChatError("err-password-wrong")
             self.throttle.succeeded(host, key)
             if hasher.needs_rehash(account.password_hash):
@@ -224,7 +229,7 @@ class Accounts:
             self._remove(key)
             if not ok:
                 raise ChatError("err-not-registered")
-            self.log.info("account {key} unregistered", key=key)
+            self.log.info(self.catalog.template("log-account-unregistered"), key=key)
 
         return self.identify(host, key, raw_password).addCallback(identified)
 
@@ -237,7 +242,7 @@ class Accounts:
         """Store a hash with the current parameters (they changed since it was made)."""
 
         def failed(failure: Failure) -> None:
-            self.log.failure("could not update the password hash of {key}", failure, key=key)
+            self.log.failure(self.catalog.template("log-rehash-failed"), failure, key=key)
 
         self._hash(password).addCallback(
             lambda password_hash: self.store.set_password(key, password_hash)

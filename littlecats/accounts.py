@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from littlecats.limits import SWEEP_FLOOR, TokenBucket, address_key
+from littlecats.messages import Catalog
 
 MIN_PASSWORD_CHARS = 6
 """The fewest code points a new password may have (after NFC)."""
@@ -123,7 +124,8 @@ class PasswordHasher(Service):
     Jobs submitted before the service starts wait for it; jobs submitted after it stops, or while
     C{max_pending} are queued or running, fail at once with L{HasherBusy} (counted in
     C{busy_refusals}).  Stopping skips the jobs still queued (they fail with L{HasherBusy}) and
-    waits only for those running, at most one hash per thread.
+    waits only for those running, at most one hash per thread.  Its log lines are in its
+    C{catalog}'s language.
     """
 
     _log = Logger()
@@ -134,6 +136,7 @@ class PasswordHasher(Service):
         parameters: argon2.Parameters = DEFAULT_PARAMETERS,
         threads: int = 1,
         max_pending: int = 256,
+        catalog: Catalog | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -143,6 +146,8 @@ class PasswordHasher(Service):
         self._argon2 = argon2.PasswordHasher.from_parameters(parameters)
         self.threads = threads
         self.max_pending = max_pending
+        self.catalog = catalog if catalog is not None else Catalog()
+        """The language of the log lines (default: Portuguese)."""
         self.pending = 0
         """Jobs queued or running (or finished, their result not yet back in the reactor)."""
         self.busy_refusals = 0
@@ -221,23 +226,24 @@ class PasswordHasher(Service):
             return defer.succeed(False)
         return self._submit(self._verify, password_hash, encoded).addCallback(self._verified)
 
-    def _verify(self, password_hash: str, encoded: bytes) -> bool | str:
-        """In a pool thread: whether C{encoded} matches, or why C{password_hash} is invalid."""
+    def _verify(self, password_hash: str, encoded: bytes) -> bool | str | None:
+        """In a pool thread: whether C{encoded} matches; or, if C{password_hash} cannot be
+        checked, None (it is not an encoded argon2 hash) or argon2's reason."""
         try:
             return self._argon2.verify(password_hash, encoded)
         except VerifyMismatchError:
             return False
         except InvalidHashError:
-            return "not an encoded argon2 hash"
+            return None
         except VerificationError as error:
             return str(error) or type(error).__name__
 
-    def _verified(self, outcome: bool | str) -> bool:
+    def _verified(self, outcome: bool | str | None) -> bool:
+        if outcome is None:
+            self._log.warn(self.catalog.template("log-hash-invalid"))
+            return False
         if isinstance(outcome, str):
-            self._log.warn(
-                "A stored password hash could not be checked ({reason}): counted as a mismatch",
-                reason=outcome,
-            )
+            self._log.warn(self.catalog.template("log-hash-unchecked"), reason=outcome)
             return False
         return outcome
 

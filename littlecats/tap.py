@@ -246,20 +246,20 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
     """
     if reactor is None:
         from twisted.internet import reactor
+    catalog = Catalog(options["lang"])
     try:
-        store = open_store(options["db"], reactor)
+        store = open_store(options["db"], reactor, catalog)
     except StoreError as error:
         raise SystemExit(f"littlecats: {error}") from None
     raise_open_file_limit()
     exit_zero_after_signal(reactor)
-    catalog = Catalog(options["lang"])
     limits = options.limits()
     top = MultiService()
     # Children stop in reverse order: listeners, chat (users told), hasher, then storage
     # (the history writer's last lines, then the database).
-    writer = HistoryWriter(store, reactor) if options["history"] else None
+    writer = HistoryWriter(store, reactor, catalog=catalog) if options["history"] else None
     StorageService(store, writer).setServiceParent(top)
-    hasher = PasswordHasher(reactor)
+    hasher = PasswordHasher(reactor, catalog=catalog)
     hasher.setServiceParent(top)
     limiter = ConnectionLimiter(
         reactor,

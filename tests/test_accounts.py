@@ -6,6 +6,7 @@ failed-login throttle on a test clock.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -24,6 +25,7 @@ from littlecats.accounts import (
     validate_password,
 )
 from littlecats.limits import SWEEP_FLOOR
+from littlecats.messages import Catalog
 
 TIMEOUT = 10
 """Seconds a blocked pool thread waits at most, so that a failing test cannot hang the run."""
@@ -153,9 +155,29 @@ async def test_composed_and_decomposed_verify_alike(hasher):
     assert await hasher.verify(other_hash, DECOMPOSED) is True
 
 
+CORRUPT_HASH_LINES = {
+    "pt": (
+        "Um hash de senha guardado não pôde ser verificado (não é um hash argon2 válido): "
+        "contou como senha errada.",
+        r"Um hash de senha guardado não pôde ser verificado \(.+\): contou como senha errada\.",
+    ),
+    "en": (
+        "A stored password hash could not be checked (not an encoded argon2 hash): "
+        "counted as a mismatch.",
+        r"A stored password hash could not be checked \(.+\): counted as a mismatch\.",
+    ),
+}
+"""By language: the line for a hash that is not argon2's at all, and a pattern of the line for
+one argon2 cannot decode (with argon2's own reason)."""
+
+
+@pytest.mark.parametrize("lang", ["pt", "en"])
 @pytest_twisted.ensureDeferred
-async def test_corrupt_hash_is_a_mismatch_logged_without_the_password(hasher):
-    """An invalid stored hash verifies as False, with a log line that holds no secret."""
+async def test_corrupt_hash_is_a_mismatch_logged_without_the_password(hasher, lang):
+    """An invalid stored hash verifies as False, with a log line (in the catalog's language,
+    Portuguese by default) that holds no secret."""
+    assert hasher.catalog.language == "pt"
+    hasher.catalog = Catalog(lang)
     good = await hasher.hash("s3cret-password")
     events: list[dict] = []
     globalLogPublisher.addObserver(events.append)
@@ -165,9 +187,17 @@ async def test_corrupt_hash_is_a_mismatch_logged_without_the_password(hasher):
     finally:
         globalLogPublisher.removeObserver(events.append)
     lines = [formatEvent(e) for e in events if e.get("log_namespace", "").endswith("Hasher")]
+    not_argon2, undecodable = CORRUPT_HASH_LINES[lang]
     assert len(lines) == 5
+    assert lines[:2] == [not_argon2] * 2  # "" and "garbage"
+    assert all(re.fullmatch(undecodable, line) for line in lines[2:])
     assert not any("s3cret" in line or good[-20:] in line for line in lines)
     assert hasher.needs_rehash("garbage")
+
+
+def test_the_catalog_can_be_given():
+    """The server gives the hasher its own catalog (C{--lang})."""
+    assert PasswordHasher(reactor, catalog=Catalog("en")).catalog.language == "en"
 
 
 @pytest_twisted.ensureDeferred

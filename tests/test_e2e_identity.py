@@ -104,13 +104,23 @@ def test_everything_survives_a_restart_on_postgresql(tmp_path, postgresql_url):
     _scenario(tmp_path, "--db", postgresql_url)
 
 
-def test_a_file_that_is_not_a_database_stops_the_server_with_a_clear_message(tmp_path):
+@pytest.mark.parametrize(
+    ("lang", "sentence"),
+    [
+        ([], "não foi possível abrir sqlite:notes.db ({path}): não é um banco de dados SQLite"),
+        (["--lang", "en"], "cannot open sqlite:notes.db ({path}): it is not an SQLite database"),
+    ],
+    ids=["pt", "en"],
+)
+def test_a_file_that_is_not_a_database_stops_the_server_with_a_clear_message(
+    tmp_path, lang, sentence
+):
     (tmp_path / "notes.db").write_text("these are my notes, not a database\n" * 100)
-    process = _twistd("--db", "sqlite:notes.db", cwd=tmp_path)
+    process = _twistd(*lang, "--db", "sqlite:notes.db", cwd=tmp_path)
     output, _ = process.communicate(timeout=TIMEOUT)
     assert process.returncode != 0
     text = output.decode()
-    assert "notes.db" in text and "not a database" in text
+    assert f"littlecats: {sentence.format(path=tmp_path / 'notes.db')}" in text
     assert "Traceback" not in text
     assert (tmp_path / "notes.db").read_text().startswith("these are my notes")
 

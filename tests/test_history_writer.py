@@ -12,6 +12,7 @@ from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import Logger, LogLevel, formatEvent
 
+from littlecats.messages import Catalog
 from littlecats.storage.interface import SAID, StoredLine
 from littlecats.storage.memory import MemoryStore
 from littlecats.storage.writer import HistoryWriter
@@ -126,9 +127,10 @@ def test_failure_is_retried_with_backoff_and_nothing_is_lost(setup):
     clock.advance(0)
     store.fail()
     assert (writer.failures, writer.pending, writer.stored) == (1, 3, 0)
-    (error,) = events.texts(LogLevel.error)
-    assert "could not store 3 history lines" in error and "OSError: disk I/O error" in error
-    assert "retrying in 1 s" in error
+    assert events.texts(LogLevel.error) == [
+        "Não foi possível gravar 3 linhas do histórico (tentativa 1): OSError: disk I/O error; "
+        "nova tentativa em 1 s, 3 linhas esperando."
+    ]
 
     writer.add(lines[3])  # said during the outage: waits behind the failed batch
     clock.advance(0.999)
@@ -151,7 +153,8 @@ def test_failure_is_retried_with_backoff_and_nothing_is_lost(setup):
     store.succeed()
     assert (writer.stored, writer.pending) == (5, 0)
     assert any(
-        "history writes resumed after 5 failed attempts: 5 lines stored" in t
+        "O histórico voltou a ser gravado depois de 5 tentativas que falharam: "
+        "5 linhas gravadas" in t
         for t in events.texts(LogLevel.info)
     )
     # Once it works, the back-off starts over.
@@ -204,6 +207,8 @@ def test_add_never_raises(setup):
 
     clock.callLater = no_scheduling
     writer.add(_line(1))  # no exception
+    (event,) = events
+    assert event["log_format"] == Catalog("pt").template("log-history-queue-failed")
     assert events.texts(LogLevel.critical)
 
 
@@ -215,8 +220,10 @@ def test_stalled_write_is_reported_and_still_waited_for(setup):
     assert writer.stalls == 0
     clock.advance(0.1)
     assert writer.stalls == 1
-    (stalled,) = events.texts(LogLevel.error)
-    assert "has not finished after 10 s" in stalled and "1 lines" in stalled
+    assert events.texts(LogLevel.error) == [
+        "A gravação de 1 linhas do histórico não terminou depois de 10 s; ela continua sendo "
+        "aguardada, com 1 linhas esperando."
+    ]
     writer.add(_line(2))
     clock.advance(0)
     clock.advance(300)
@@ -224,7 +231,8 @@ def test_stalled_write_is_reported_and_still_waited_for(setup):
     assert writer.pending_lines("lobby") == [_line(1), _line(2)]
     store.succeed()
     assert any(
-        "stalled history write finished after 310.0 s: 1 lines stored" in t
+        "A gravação do histórico que estava travada terminou depois de 310.0 s: "
+        "1 linhas gravadas" in t
         for t in events.texts(LogLevel.info)
     )
     clock.advance(0)
@@ -245,8 +253,10 @@ def test_full_queue_drops_the_oldest_counts_and_warns(setup):
     assert writer.pending_lines("lobby") == [_line(i) for i in (0, 4, 5, 6, 7, 8)]
     assert writer.pending == 6
     clock.advance(0)  # the warning sums up the whole turn
-    (warning,) = events.texts(LogLevel.warn)
-    assert "history queue full (5 lines waiting)" in warning and "3 lines dropped so far" in warning
+    assert events.texts(LogLevel.warn) == [
+        "Fila do histórico cheia (5 linhas esperando): as mais antigas foram descartadas; "
+        "3 linhas descartadas até agora (3 desde o último aviso)."
+    ]
 
     clock.advance(5)
     writer.add(_line(9))
@@ -257,7 +267,7 @@ def test_full_queue_drops_the_oldest_counts_and_warns(setup):
     clock.advance(0.01)
     warnings = events.texts(LogLevel.warn)
     assert len(warnings) == 2
-    assert "5 lines dropped so far (2 since the last warning)" in warnings[1]
+    assert "5 linhas descartadas até agora (2 desde o último aviso)" in warnings[1]
     # The in-flight line was never dropped; the newest are kept.
     store.succeed()
     clock.advance(0)
@@ -326,9 +336,7 @@ def test_stop_service_gives_up_after_its_timeout(setup):
     assert not stopped.called
     clock.advance(0.01)
     assert stopped.called and stopped.result is None
-    assert any(
-        "3 history lines could not be stored within 10 s" in t for t in events.texts(LogLevel.error)
-    )
+    assert "Não foi possível gravar 3 linhas do histórico em 10 s." in events.texts(LogLevel.error)
 
 
 def test_flush_retries_at_once_during_a_backoff():
@@ -388,10 +396,34 @@ def test_drops_not_yet_warned_about_are_reported_when_the_writer_stops():
     for i in range(4, 7):
         writer.add(_line(i))
     assert writer.dropped == 2
-    warnings = [e for e in events if "dropped the oldest" in e["log_format"]]
+    dropped = Catalog().template("log-history-dropped")
+    warnings = [e for e in events if e["log_format"] == dropped]
     assert len(warnings) == 1  # the next one waits for its interval...
     writer.stopService()
     clock.advance(0)
-    warnings = [e for e in events if "dropped the oldest" in e["log_format"]]
+    warnings = [e for e in events if e["log_format"] == dropped]
     assert [e["dropped"] for e in warnings] == [1, 2]  # ...but stopping says it at once
-    assert any("history writer stopped" in e["log_format"] for e in events)
+    stopped = Catalog().template("log-history-writer-stopped")
+    assert any(e["log_format"] == stopped for e in events)
+
+
+def test_log_lines_are_in_the_catalogs_language():
+    """Portuguese by default; the language of the catalog it is given (the server's)."""
+    assert HistoryWriter(FakeStore(), MemoryReactorClock()).catalog.language == "pt"
+    clock = MemoryReactorClock()
+    store = FakeStore()
+    events = Events()
+    writer = HistoryWriter(store, clock, log=Logger(observer=events), catalog=Catalog("en"))
+    writer.startService()
+    writer.add(_line(1))
+    clock.advance(0)
+    store.fail()
+    clock.advance(1)
+    store.succeed()
+    writer.stopService()
+    assert events.texts() == [
+        "Could not store 1 history lines (attempt 1): OSError: disk I/O error; retrying in 1 s, "
+        "1 lines waiting.",
+        "History writes resumed after 1 failed attempts: 1 lines stored, 0 waiting.",
+        "History writer stopped: 1 lines stored, 0 dropped.",
+    ]

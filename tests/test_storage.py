@@ -16,9 +16,10 @@ import sys
 import pytest
 import pytest_twisted
 from twisted.internet import defer
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 from zope.interface.verify import verifyObject
 
+from littlecats.messages import Catalog
 from littlecats.storage import migrations, open_store
 from littlecats.storage.interface import (
     ACTED,
@@ -370,12 +371,21 @@ def test_newer_database_is_refused(tmp_path):
         migrate(connection, "sqlite")
     assert str(caught.value) == too_new_message(newer, latest_version())
     assert str(caught.value) == (
+        f"o esquema do banco de dados está na versão {newer}, mais nova do que a que este "
+        f"Little Cats entende ({latest_version()}); atualize o Little Cats"
+    )
+    with pytest.raises(StoreError) as caught:
+        migrate(connection, "sqlite", Catalog("en"))
+    assert str(caught.value) == too_new_message(newer, latest_version(), Catalog("en"))
+    assert str(caught.value) == (
         f"database schema version {newer} is newer than this Little Cats understands "
         f"({latest_version()}); upgrade Little Cats"
     )
     connection.close()
-    with pytest.raises(StoreError, match=f"schema version {newer} is newer.*upgrade Little Cats"):
+    with pytest.raises(StoreError, match=f"versão {newer}, mais nova .*atualize o Little Cats"):
         open_store(f"sqlite:{path}")
+    with pytest.raises(StoreError, match=f"schema version {newer} is newer.*upgrade Little Cats"):
+        open_store(f"sqlite:{path}", catalog=Catalog("en"))
     # Nothing was changed.
     assert sqlite3.connect(path).execute("SELECT version FROM schema_version").fetchall() == [
         (newer,)
@@ -388,8 +398,10 @@ def test_newer_postgresql_database_is_refused(postgresql_url):
     with psycopg.connect(postgresql_url) as connection:
         migrate(connection, "postgresql")
         connection.execute("UPDATE schema_version SET version = 99")
-    with pytest.raises(StoreError, match="schema version 99 is newer than this Little Cats"):
+    with pytest.raises(StoreError, match="versão 99, mais nova do que a que este Little Cats"):
         open_store(postgresql_url)
+    with pytest.raises(StoreError, match="schema version 99 is newer than this Little Cats"):
+        open_store(postgresql_url, catalog=Catalog("en"))
 
 
 def test_failing_step_is_rolled_back_whole(tmp_path, monkeypatch):
@@ -426,25 +438,44 @@ def test_sqlite_relative_path_is_relative_to_the_current_directory(tmp_path, mon
         store.close()  # SQLStore.close is synchronous: its Deferred has fired
 
 
-def test_text_file_is_not_a_database(tmp_path):
+@pytest.mark.parametrize(
+    ("lang", "sentence"),
+    [("pt", "não é um banco de dados SQLite"), ("en", "it is not an SQLite database")],
+)
+def test_text_file_is_not_a_database(tmp_path, lang, sentence):
     path = tmp_path / "notes.txt"
     path.write_text("these are my notes, not a database\n" * 100)
     with pytest.raises(StoreError) as caught:
-        open_store(f"sqlite:{path}")
+        open_store(f"sqlite:{path}", catalog=Catalog(lang))
     message = str(caught.value)
-    assert f"sqlite:{path}" in message
-    assert "not an SQLite database" in message and "\n" not in message
+    assert message == Catalog(lang).text(
+        "err-db-not-sqlite", url=f"sqlite:{path}", error="file is not a database"
+    )
+    assert sentence in message and "\n" not in message
     assert "notes, not a database" in path.read_text()  # untouched
 
 
 def test_directory_is_not_a_database(tmp_path):
-    with pytest.raises(StoreError, match="is a directory"):
+    with pytest.raises(StoreError) as caught:
         open_store(f"sqlite:{tmp_path}")
+    assert str(caught.value) == (
+        f"não foi possível abrir sqlite:{tmp_path}: é um diretório, não um arquivo de banco "
+        "de dados"
+    )
+    with pytest.raises(StoreError) as caught:
+        open_store(f"sqlite:{tmp_path}", catalog=Catalog("en"))
+    assert str(caught.value) == Catalog("en").text("err-db-is-directory", url=f"sqlite:{tmp_path}")
 
 
 def test_missing_directory(tmp_path):
+    path = tmp_path / "nowhere" / "littlecats.db"
+    with pytest.raises(StoreError) as caught:
+        open_store(f"sqlite:{path}")
+    assert str(caught.value) == (
+        f"não foi possível abrir sqlite:{path}: o diretório {path.parent} não existe"
+    )
     with pytest.raises(StoreError, match="does not exist"):
-        open_store(f"sqlite:{tmp_path / 'nowhere' / 'littlecats.db'}")
+        open_store(f"sqlite:{path}", catalog=Catalog("en"))
 
 
 @pytest.mark.parametrize(
@@ -455,13 +486,45 @@ def test_unknown_url(url):
     with pytest.raises(StoreError) as caught:
         open_store(url)
     message = str(caught.value)
+    assert message.startswith("URL de banco de dados desconhecida")
+    assert "sqlite:CAMINHO" in message and "postgresql://" in message and "memory:" in message
+    assert "hunter2" not in message and "\n" not in message
+    with pytest.raises(StoreError) as caught:
+        open_store(url, catalog=Catalog("en"))
+    message = str(caught.value)
+    assert message.startswith("unknown database URL")
     assert "sqlite:PATH" in message and "postgresql://" in message and "memory:" in message
     assert "hunter2" not in message
 
 
 def test_sqlite_url_without_a_path():
-    with pytest.raises(StoreError, match="names no file"):
+    with pytest.raises(StoreError, match="não indica nenhum arquivo"):
         open_store("sqlite:")
+    with pytest.raises(StoreError, match="names no file"):
+        open_store("sqlite:", catalog=Catalog("en"))
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence"),
+    [
+        ("pt", "Banco de dados sqlite:{path}: SQLite, versão {version} do esquema."),
+        ("en", "Database sqlite:{path}: SQLite, schema version {version}."),
+    ],
+)
+def test_opening_is_logged_in_the_catalogs_language(tmp_path, lang, sentence):
+    path = tmp_path / "littlecats.db"
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        store = open_store(f"sqlite:{path}", catalog=Catalog(lang))
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    try:
+        (event,) = [e for e in events if e.get("log_namespace") == "littlecats.storage.sql"]
+        assert event["log_format"] == Catalog(lang).template("log-db-sqlite")
+        assert formatEvent(event) == sentence.format(path=path, version=latest_version())
+    finally:
+        store.close()
 
 
 def test_memory_url():
@@ -474,7 +537,7 @@ def test_unreachable_postgresql_masks_the_password(scheme):
     with pytest.raises(StoreError) as caught:
         open_store(url)
     message = str(caught.value)
-    assert message.startswith(f"cannot open {scheme}://lc:***@127.0.0.1:")
+    assert message.startswith(f"não foi possível abrir {scheme}://lc:***@127.0.0.1:")
     assert "password=***" in message
     assert "s3cr" not in message and "other-secret" not in message and "\n" not in message
     assert "Connection refused" in message
@@ -513,7 +576,13 @@ def test_without_psycopg(monkeypatch):
     with pytest.raises(StoreError) as caught:
         open_store("postgresql://lc:hunter2@127.0.0.1/lc")
     message = str(caught.value)
+    assert message == Catalog().text(
+        "err-db-psycopg-missing", url="postgresql://lc:***@127.0.0.1/lc"
+    )
+    assert "(psycopg) não está instalado" in message
     assert "pip install 'littlecats[postgresql]'" in message and "hunter2" not in message
+    with pytest.raises(StoreError, match=r"PostgreSQL support \(psycopg\) is not installed"):
+        open_store("postgresql://lc:hunter2@127.0.0.1/lc", catalog=Catalog("en"))
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from littlecats.messages import Catalog
 from littlecats.storage.interface import StoreError
 
 DIALECTS = ("sqlite", "postgresql")
@@ -112,15 +113,13 @@ def _dialect(dialect: str) -> str:
     return dialect
 
 
-def too_new_message(found: int, known: int) -> str:
-    """What the operator reads when the database is newer than this code."""
-    return (
-        f"database schema version {found} is newer than this Little Cats understands "
-        f"({known}); upgrade Little Cats"
-    )
+def too_new_message(found: int, known: int, catalog: Catalog | None = None) -> str:
+    """What the operator reads when the database is newer than this code, in C{catalog}'s
+    language (default: Portuguese)."""
+    return (catalog or Catalog()).text("err-db-too-new", found=found, known=known)
 
 
-def migrate(connection: Any, dialect: str) -> int:
+def migrate(connection: Any, dialect: str, catalog: Catalog | None = None) -> int:
     """Bring the database behind the DB-API C{connection} up to the latest schema version.
 
     Every missing step runs in a transaction of its own, with the update of
@@ -131,6 +130,7 @@ def migrate(connection: Any, dialect: str) -> int:
     @param connection: a C{sqlite3} or C{psycopg} connection (not in autocommit mode for
         psycopg; for sqlite3 any isolation level: it is restored on return).
     @param dialect: C{"sqlite"} or C{"postgresql"}.
+    @param catalog: the language of the L{StoreError}'s message (default: Portuguese).
     @return: the database's schema version, now the latest.
     @raise StoreError: the database's version is newer than this code's.
     """
@@ -159,7 +159,7 @@ def migrate(connection: Any, dialect: str) -> int:
                 found, rows = cursor.fetchone()
                 found = found or 0
                 if found > known:
-                    raise StoreError(too_new_message(found, known))
+                    raise StoreError(too_new_message(found, known, catalog))
                 step = next((m for m in MIGRATIONS if m.version > found), None)
                 if step is None:
                     connection.commit()

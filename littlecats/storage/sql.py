@@ -12,8 +12,8 @@ connection fails, the next one reconnects).
 
 `open_store` migrates the schema on a plain synchronous connection first, and only then builds
 the pool.  Everything that makes a database unusable becomes a L{StoreError} with a one-line
-message for the operator; a password in the URL is masked (C{***}) everywhere, in messages
-and in logs.
+message for the operator, in the catalog's language (C{err-db-...}); a password in the URL is
+masked (C{***}) everywhere, in messages and in logs.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from littlecats.messages import Catalog
 from littlecats.storage.interface import (
     Account,
     IStore,
@@ -41,11 +42,6 @@ from littlecats.storage.memory import MemoryStore
 from littlecats.storage.migrations import migrate
 
 log = Logger()
-
-URL_FORMS = (
-    "sqlite:PATH, postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME (or postgres://...) or memory:"
-)
-"""The forms of C{--db} URL L{open_store} accepts, for messages."""
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -304,7 +300,7 @@ def _message(error: BaseException, url: str) -> str:
     return text
 
 
-def open_store(url: str, reactor: Any = None) -> IStore:
+def open_store(url: str, reactor: Any = None, catalog: Catalog | None = None) -> IStore:
     """The store a C{--db} URL names, its schema migrated, ready for use.
 
     Accepted: C{sqlite:PATH} (a relative PATH is relative to the current directory),
@@ -314,18 +310,21 @@ def open_store(url: str, reactor: Any = None) -> IStore:
     the reactor runs, or accept a short block), then the adbapi pool is built.
 
     @param reactor: the reactor of the pool's threads (default: the global one).
+    @param catalog: the language of the messages and log lines (default: Portuguese).
     @raise StoreError: the URL is not understood, or the database cannot be used; the message
         is one line, names the URL (password masked) and says why.
     """
+    if catalog is None:
+        catalog = Catalog()
     scheme, colon, rest = url.partition(":")
     scheme = scheme.lower() if colon else ""
     if scheme == "memory" and not rest:
         return MemoryStore()
     if scheme == "sqlite":
-        return _open_sqlite(url, rest, reactor)
+        return _open_sqlite(url, rest, reactor, catalog)
     if scheme in ("postgresql", "postgres") and rest.startswith("//"):
-        return _open_postgresql(url, reactor)
-    raise StoreError(f"unknown database URL {mask_url(url)!r}: use {URL_FORMS}")
+        return _open_postgresql(url, reactor, catalog)
+    raise StoreError(catalog.text("err-db-url-unknown", url=mask_url(url)))
 
 
 def _sqlite_setup(connection: sqlite3.Connection) -> None:
@@ -339,30 +338,29 @@ def _writable(directory: str, path: str) -> bool:
     return os.access(directory, os.W_OK | os.X_OK)
 
 
-def _open_sqlite(url: str, path: str, reactor: Any) -> SQLStore:
+def _open_sqlite(url: str, path: str, reactor: Any, catalog: Catalog) -> SQLStore:
     if not path:
-        raise StoreError(f"{url!r} names no file: use sqlite:PATH, e.g. sqlite:littlecats.db")
+        raise StoreError(catalog.text("err-db-no-file", url=url))
     given, path = path, os.path.abspath(os.path.expanduser(path))
     where = url if given == path else f"{url} ({path})"
     if os.path.isdir(path):
-        raise StoreError(f"cannot open {where}: it is a directory, not a database file")
+        raise StoreError(catalog.text("err-db-is-directory", url=where))
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
-        raise StoreError(f"cannot open {where}: directory {parent} does not exist")
+        raise StoreError(catalog.text("err-db-no-directory", url=where, directory=parent))
     connection = None
     try:
         connection = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
         _sqlite_setup(connection)
-        version = migrate(connection, "sqlite")
+        version = migrate(connection, "sqlite", catalog)
     except StoreError as e:
-        raise StoreError(f"{where}: {e}") from None
+        raise StoreError(catalog.text("err-db-at", url=where, error=e)) from None
     except sqlite3.DatabaseError as e:
+        error = _message(e, url)
         if "file is not a database" in str(e):
-            raise StoreError(f"cannot open {where}: it is not an SQLite database ({e})") from None
-        hint = ""
-        if not _writable(parent, path):
-            hint = " (check the permissions of the file and its directory)"
-        raise StoreError(f"cannot open {where}: {_message(e, url)}{hint}") from None
+            raise StoreError(catalog.text("err-db-not-sqlite", url=where, error=error)) from None
+        msgid = "err-db-cannot-open" if _writable(parent, path) else "err-db-permissions"
+        raise StoreError(catalog.text(msgid, url=where, error=error)) from None
     finally:
         if connection is not None:
             connection.close()
@@ -376,35 +374,34 @@ def _open_sqlite(url: str, path: str, reactor: Any) -> SQLStore:
         cp_openfun=_sqlite_setup,
         cp_reactor=reactor,
     )
-    log.info("Database {url}: SQLite, schema version {version}", url=where, version=version)
+    log.info(catalog.template("log-db-sqlite"), url=where, version=version)
     return SQLStore(pool, "sqlite", where)
 
 
-def _open_postgresql(url: str, reactor: Any) -> SQLStore:
+def _open_postgresql(url: str, reactor: Any, catalog: Catalog) -> SQLStore:
     masked = mask_url(url)
     try:
         import psycopg
         import psycopg.conninfo
     except ImportError:
-        raise StoreError(
-            f"cannot open {masked}: PostgreSQL support (psycopg) is not installed; "
-            "pip install 'littlecats[postgresql]'"
-        ) from None
+        raise StoreError(catalog.text("err-db-psycopg-missing", url=masked)) from None
     try:
         options = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error as e:
-        raise StoreError(f"invalid PostgreSQL URL {masked}: {_message(e, url)}") from None
+        error = _message(e, url)
+        raise StoreError(catalog.text("err-db-postgresql-url", url=masked, error=error)) from None
     connect_kw: dict[str, Any] = {"client_encoding": "UTF8"}
     if "connect_timeout" not in options:
         connect_kw["connect_timeout"] = POSTGRESQL_CONNECT_TIMEOUT
     connection = None
     try:
         connection = psycopg.connect(url, **connect_kw)
-        version = migrate(connection, "postgresql")
+        version = migrate(connection, "postgresql", catalog)
     except StoreError as e:
-        raise StoreError(f"{masked}: {e}") from None
+        raise StoreError(catalog.text("err-db-at", url=masked, error=e)) from None
     except psycopg.Error as e:
-        raise StoreError(f"cannot open {masked}: {_message(e, url)}") from None
+        error = _message(e, url)
+        raise StoreError(catalog.text("err-db-cannot-open", url=masked, error=error)) from None
     finally:
         if connection is not None:
             connection.close()
@@ -417,8 +414,8 @@ def _open_postgresql(url: str, reactor: Any) -> SQLStore:
         cp_reactor=reactor,
         **connect_kw,
     )
-    log.info("Database {url}: PostgreSQL, schema version {version}", url=masked, version=version)
+    log.info(catalog.template("log-db-postgresql"), url=masked, version=version)
     return SQLStore(pool, "postgresql", masked)
 
 
-__all__ = ["URL_FORMS", "SQLStore", "mask_url", "open_store"]
+__all__ = ["SQLStore", "mask_url", "open_store"]

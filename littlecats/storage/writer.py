@@ -20,7 +20,7 @@ goes unreported).
 
 It is a Service: stopping it (twistd's shutdown) waits, up to C{shutdown_timeout} seconds, for
 everything waiting to be written.  All time is the injected clock's; it has no thread of its
-own.  It logs counts and errors, never the text of a line.
+own.  It logs counts and errors, never the text of a line, in its C{catalog}'s language.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from littlecats.messages import Catalog
 from littlecats.storage.interface import IStore, StoredLine
 
 
@@ -56,6 +57,7 @@ class HistoryWriter(Service):
         retry_max: float = 30.0,
         stall_timeout: float = 10.0,
         log: Logger | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         """
         @param store: where lines are written (C{append_lines}).
@@ -66,6 +68,7 @@ class HistoryWriter(Service):
             failure doubles it, up to C{retry_max}.
         @param stall_timeout: a write unanswered after this many seconds is logged as stalled.
         @param log: where to log (default: a L{Logger} of this class).
+        @param catalog: the language of the log lines (default: Portuguese).
         """
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
@@ -76,6 +79,8 @@ class HistoryWriter(Service):
         self.retry_max = retry_max
         self.stall_timeout = stall_timeout
         self.log = log if log is not None else Logger(namespace=__name__ + ".HistoryWriter")
+        self.catalog = catalog if catalog is not None else Catalog()
+        """The language of the log lines."""
         self.stored = 0
         """Lines the store has confirmed."""
         self.dropped = 0
@@ -113,7 +118,7 @@ class HistoryWriter(Service):
             if self._call is None and self._batch is None:
                 self._call = self.clock.callLater(0, self._write)
         except Exception:
-            self.log.failure("history line could not be queued")
+            self.log.failure(self.catalog.template("log-history-queue-failed"))
 
     # State
 
@@ -147,7 +152,9 @@ class HistoryWriter(Service):
         self._stall_call = self.clock.callLater(self.stall_timeout, self._stalled)
         d = defer.maybeDeferred(self.store.append_lines, batch)
         d.addCallbacks(self._written, self._failed)
-        d.addErrback(lambda f: self.log.failure("history writer error", f))
+        d.addErrback(
+            lambda f: self.log.failure(self.catalog.template("log-history-writer-error"), f)
+        )
 
     def _end_write(self) -> list[StoredLine]:
         batch, self._batch = self._batch or [], None
@@ -161,16 +168,14 @@ class HistoryWriter(Service):
         self.stored += len(batch)
         if self._failing:
             self.log.info(
-                "history writes resumed after {attempts} failed attempts: {count} lines "
-                "stored, {pending} waiting",
+                self.catalog.template("log-history-resumed"),
                 attempts=self._failing,
                 count=len(batch),
                 pending=self.pending,
             )
         elif self._write_stalled:
             self.log.info(
-                "stalled history write finished after {seconds:.1f} s: {count} lines stored, "
-                "{pending} waiting",
+                self.catalog.template("log-history-stall-ended"),
                 seconds=self.clock.seconds() - self._write_started,
                 count=len(batch),
                 pending=self.pending,
@@ -196,8 +201,7 @@ class HistoryWriter(Service):
                 queue.popleft()
             self._dropped(excess)
         self.log.error(
-            "could not store {count} history lines (attempt {attempt}): {error}; "
-            "retrying in {delay:.3g} s, {pending} lines waiting",
+            self.catalog.template("log-history-write-failed"),
             count=len(batch),
             attempt=self._failing,
             error=_describe(failure),
@@ -215,8 +219,7 @@ class HistoryWriter(Service):
         self._write_stalled = True
         self.stalls += 1
         self.log.error(
-            "history write of {count} lines has not finished after {seconds:.3g} s; still "
-            "waiting for it, {pending} lines waiting",
+            self.catalog.template("log-history-stalled"),
             count=len(self._batch or ()),
             seconds=self.stall_timeout,
             pending=self.pending,
@@ -239,8 +242,7 @@ class HistoryWriter(Service):
         self._drop_warning_call = None
         self._drop_warned_at = self.clock.seconds()
         self.log.warn(
-            "history queue full ({max_queue} lines waiting): dropped the oldest; "
-            "{dropped} lines dropped so far ({new} since the last warning)",
+            self.catalog.template("log-history-dropped"),
             max_queue=self.max_queue,
             dropped=self.dropped,
             new=self.dropped - self._dropped_reported,
@@ -281,7 +283,7 @@ class HistoryWriter(Service):
         if done in self._flushes:
             self._flushes.remove(done)
             self.log.error(
-                "{pending} history lines could not be stored within {timeout:.3g} s",
+                self.catalog.template("log-history-flush-timeout"),
                 pending=self.pending,
                 timeout=timeout,
             )
@@ -302,7 +304,7 @@ class HistoryWriter(Service):
         if self.dropped > self._dropped_reported:
             self._warn_dropped()
         self.log.info(
-            "history writer stopped: {stored} lines stored, {dropped} dropped",
+            self.catalog.template("log-history-writer-stopped"),
             stored=self.stored,
             dropped=self.dropped,
         )

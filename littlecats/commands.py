@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from littlecats.core.chat import ChatError, ChatService, Member, Room, room_name
 from littlecats.core.history import MAX_PAGE
+from littlecats.core.moderation import MODLOG_DEFAULT, MODLOG_MAX
 from littlecats.session import Session, State
 
 USERS_PER_LINE_CHARS = 400
@@ -45,6 +46,8 @@ HELP_LINES = (
     "help-quit",
     "help-help",
 )
+
+OPERATOR_HELP_LINES = ("help-operator", "help-kill", "help-wall", "help-modlog")
 
 Command = Callable[["LineCommands", Session, Member, str], "defer.Deferred[object] | None"]
 
@@ -302,6 +305,52 @@ class LineCommands:
         else:
             session.notice("topic-none", room=room.name)
 
+    def cmd_kill(self, session: Session, member: Member, argument: str) -> None:
+        nick, _, reason = argument.partition(" ")
+        if not nick:
+            _not_operator(self.chat, member, "kill")
+            session.notice("err-usage-kill")
+            return
+        self.chat.moderation.kill(member, nick, reason.strip())
+
+    def cmd_wall(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            _not_operator(self.chat, member, "wall")
+            session.notice("err-usage-wall")
+            return
+        self.chat.moderation.wall(member, argument)
+
+    def cmd_modlog(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        try:
+            count = int(argument) if argument else MODLOG_DEFAULT
+        except ValueError:
+            count = 0
+        _not_operator(self.chat, member, "modlog")
+        if not 1 <= count <= MODLOG_MAX:
+            session.notice("err-usage-modlog", max=MODLOG_MAX)
+            return None
+        when = session.door.when  # type: ignore[attr-defined]
+
+        def show(actions: list) -> None:
+            if not actions:
+                session.notice("modlog-none")
+                return
+            session.notice("modlog", count=len(actions))
+            for action in actions:
+                session.notice(
+                    "modlog-entry",
+                    time=when(action.time),
+                    actor=action.actor,
+                    action=action.action,
+                    target=action.target or "-",
+                    scope=action.scope or "-",
+                    reason=action.reason or "-",
+                )
+
+        return self.chat.moderation.modlog(member, count).addCallback(show)
+
     def cmd_quit(self, session: Session, member: Member, argument: str) -> None:
         session.notice("goodbye", nick=member.nick)
         session.close(argument)
@@ -309,6 +358,9 @@ class LineCommands:
     def cmd_help(self, session: Session, member: Member, argument: str) -> None:
         for msgid in HELP_LINES:
             session.notice(msgid, max=MAX_PAGE)
+        if self.chat.moderation.is_operator(member):
+            for msgid in OPERATOR_HELP_LINES:
+                session.notice(msgid, max=MODLOG_MAX)
 
     commands: ClassVar[dict[str, Command]] = {
         "msg": cmd_msg,
@@ -329,6 +381,9 @@ class LineCommands:
         "password": cmd_password,
         "unregister": cmd_unregister,
         "history": cmd_history,
+        "kill": cmd_kill,
+        "wall": cmd_wall,
+        "modlog": cmd_modlog,
     }
 
 
@@ -338,6 +393,13 @@ def _list_nicks(session: Session, msgid: str, nicks: list[str], **fields: object
     session.notice(msgid, count=len(nicks), nicks=first, **fields)
     for chunk in more:
         session.notice("users-more", nicks=chunk)
+
+
+def _not_operator(chat: ChatService, member: Member, command: str) -> None:
+    """Refuse C{command} to a member who is not a server operator, before its usage is
+    explained (the usage of operator commands is nobody else's business)."""
+    if not chat.moderation.is_operator(member):
+        raise ChatError("err-not-operator", command=command)
 
 
 def _refused(session: Session, failure: Failure) -> None:

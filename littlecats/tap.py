@@ -20,6 +20,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.logger import Logger
 from twisted.python import usage
 
+from littlecats import nicknames
 from littlecats.accounts import LoginThrottle, PasswordHasher
 from littlecats.core.chat import DEFAULT_LOBBY, ChatError, ChatService, room_name
 from littlecats.core.history import DEFAULT_REPLAY, MAX_PAGE, History
@@ -139,6 +140,15 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["listen"] = []
+        self["operators"] = []
+
+    def opt_operator(self, account: str) -> None:
+        """A registered nickname whose holder is a server operator (repeatable)."""
+        try:
+            self["operators"].append(nicknames.validate(account))
+        except nicknames.NicknameRejected as rejected:
+            message = Catalog(self["lang"]).text(rejected.msgid, **rejected.fields).lstrip("! ")
+            raise usage.UsageError(f"--operator {account!r}: {message}") from None
 
     def opt_listen(self, endpoint: str) -> None:
         """Where to listen, as a Twisted server endpoint string (repeatable; default tcp:4000)."""
@@ -276,6 +286,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         accounts=Accounts(store, hasher, LoginThrottle(reactor), reactor),
         history=History(store, writer, reactor, options["history"]) if writer else None,
         clock=reactor,
+        operators=options["operators"],
     )
     chat.setServiceParent(top)
     factory = TelnetFactory(chat, catalog, reactor, limits)

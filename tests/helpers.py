@@ -153,6 +153,7 @@ class Harness:
         history: int = 0,
         store: object = None,
         hasher: object = None,
+        operators: tuple[str, ...] = (),
         **limits: float,
     ) -> None:
         self.clock = MemoryReactorClock()
@@ -178,6 +179,7 @@ class Harness:
             accounts=Accounts(self.store, self.hasher, self.throttle, self.clock),
             history=History(self.store, self.writer, self.clock, history) if history else None,
             clock=self.clock,
+            operators=operators,
         )
         self.factory = TelnetFactory(self.service, self.catalog, self.clock, self.limits)
         self.clients: list[FakeClient] = []

@@ -1,7 +1,8 @@
 """
 Tests for littlecats.storage: one contract, run against every store (MemoryStore, SQLStore on
-SQLite, SQLStore on PostgreSQL); the schema migrations; and `open_store`'s URLs and the
-messages it gives the operator when a database cannot be used.
+SQLite, SQLStore on PostgreSQL), moderation's records included (bans, owned rooms, the
+moderation log); the schema migrations, and the upgrade of a version 1 database; and
+`open_store`'s URLs and the messages it gives the operator when a database cannot be used.
 
 The SQL stores run on the real reactor (adbapi's threads).  PostgreSQL comes from
 tests/conftest.py: skipped, with the reason, when there is none.
@@ -13,6 +14,7 @@ import socket
 import sqlite3
 import sys
 
+import attrs
 import pytest
 import pytest_twisted
 from twisted.internet import defer
@@ -25,10 +27,14 @@ from littlecats.storage.interface import (
     ACTED,
     SAID,
     Account,
+    BanRecord,
     IStore,
+    ModAction,
+    RoomRecord,
     StoredLine,
     StoreError,
 )
+from littlecats.storage.memory import MAX_ACTIONS, MemoryStore
 from littlecats.storage.migrations import Migration, latest_version, migrate, too_new_message
 from littlecats.storage.sql import mask_url
 
@@ -68,6 +74,25 @@ def _line(line_id: int, room: str = "lobby", nick: str = "ana", text: str | None
 
 def _account(key: str, name: str | None = None, created: float = 1234.5) -> Account:
     return Account(key, name or key.capitalize(), f"$argon2id$hash-of-{key}", created)
+
+
+def _ban(
+    mask: str,
+    scope: str = "",
+    reason: str = "flood",
+    created: float = 100.0,
+    expires: float | None = None,
+) -> BanRecord:
+    return BanRecord(scope, mask, "oper", reason, created, expires)
+
+
+def _room(key: str, owner: str = "ana", ops=(), **changes) -> RoomRecord:
+    fields = dict(
+        key=key, name=key.capitalize(), owner=owner, topic=f"about {key}", modes="",
+        password="", created=50.0, ops=ops,
+    )  # fmt: skip
+    fields.update(changes)
+    return RoomRecord(**fields)
 
 
 def _free_port() -> int:
@@ -218,6 +243,258 @@ async def test_nul_in_text_does_not_block_writes(store):
     assert second == _line(2)
 
 
+# --- the contract: what moderation keeps (issue 10) -----------------------------------------
+
+
+def test_room_record_sorts_its_modes_and_operators():
+    room = RoomRecord("sala", "Sala", "ana", "", "tmi", "", 1.0, ["carl", "bea", "carl"])
+    assert (room.modes, room.ops) == ("imt", ("bea", "carl"))
+    assert _room("sala").ops == ()
+    assert BanRecord("", "bob", "oper", "", 1.0).expires is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_bans(store):
+    """Server-wide and room bans, listed by (scope, mask), expired ones too; deleted one by
+    one."""
+    assert await store.bans() == []
+    bans = [
+        _ban("10.0.0.0/8", expires=200.0),
+        _ban("account:ana", reason=""),
+        _ban("bob", scope="kitchen", expires=150.5),
+        _ban("2001:db8::/32", scope="kitchen"),
+        _ban("bob", expires=1.0),  # long expired: still listed
+    ]
+    for ban in bans:
+        assert await store.save_ban(ban) is None
+    assert await store.bans() == sorted(bans, key=lambda b: (b.scope, b.mask))
+
+    assert await store.delete_ban("kitchen", "bob")
+    assert not await store.delete_ban("kitchen", "bob")
+    assert not await store.delete_ban("attic", "bob")
+    assert not await store.delete_ban("", "carl")
+    assert [(b.scope, b.mask) for b in await store.bans()] == [
+        ("", "10.0.0.0/8"), ("", "account:ana"), ("", "bob"), ("kitchen", "2001:db8::/32"),
+    ]  # fmt: skip
+
+
+@pytest_twisted.ensureDeferred
+async def test_save_ban_replaces_the_same_scope_and_mask(store):
+    await store.save_ban(_ban("bob", expires=500.0))
+    await store.save_ban(_ban("bob", scope="kitchen"))
+    again = BanRecord("", "bob", "carl", "flood again", 300.0, None)
+    await store.save_ban(again)
+    assert await store.bans() == [again, _ban("bob", scope="kitchen")]
+    later = BanRecord("", "bob", "dora", "", 400.0, 900.25)
+    await store.save_ban(later)
+    assert await store.bans() == [later, _ban("bob", scope="kitchen")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_rooms(store):
+    """Owned rooms with their operators, listed by key; saved again, replaced whole."""
+    for key in ("ana", "bea", "carl"):
+        await store.create_account(_account(key))
+    assert await store.rooms() == []
+    kitchen = _room("kitchen", ops=("carl", "bea"), modes="ti", password="s3cret")
+    attic = _room("attic", owner="bea", topic="", created=60.5)
+    assert await store.save_room(kitchen) is None
+    await store.save_room(attic)
+    assert await store.rooms() == [attic, kitchen]
+    (_, got) = await store.rooms()
+    assert (got.ops, got.modes, got.password) == (("bea", "carl"), "it", "s3cret")
+
+    # Replaced whole: every field, and the operators (fewer, more, none).
+    changed = _room(
+        "kitchen", name="KITCHEN", owner="bea", topic="new", modes="mks", password="k",
+        created=70.0, ops=("ana",),
+    )  # fmt: skip
+    await store.save_room(changed)
+    assert await store.rooms() == [attic, changed]
+    await store.save_room(attrs.evolve(attic, ops=("ana", "carl")))
+    assert (await store.rooms())[0].ops == ("ana", "carl")
+    await store.save_room(attic)
+    assert await store.rooms() == [attic, changed]
+
+    assert await store.delete_room("kitchen")
+    assert not await store.delete_room("kitchen")
+    assert not await store.delete_room("nowhere")
+    assert await store.rooms() == [attic]
+
+
+def _fields(record) -> dict:
+    return {a.name: getattr(record, a.name) for a in record.__attrs_attrs__}
+
+
+@pytest_twisted.ensureDeferred
+async def test_rooms_belong_to_registered_accounts(store):
+    """A room whose owner is not registered is not stored; operators that are not
+    registered are left out."""
+    await store.create_account(_account("ana"))
+    await store.save_room(_room("kitchen", owner="nobody"))
+    assert await store.rooms() == []
+    await store.save_room(_room("kitchen", ops=("ghost", "ana")))
+    assert await store.rooms() == [_room("kitchen", ops=("ana",))]
+    # A stored room is not replaced by one whose owner is not registered.
+    await store.save_room(_room("kitchen", owner="nobody", topic="taken over"))
+    assert await store.rooms() == [_room("kitchen", ops=("ana",))]
+
+
+@pytest_twisted.ensureDeferred
+async def test_delete_room_deletes_its_bans_only(store):
+    await store.create_account(_account("ana"))
+    await store.save_room(_room("kitchen"))
+    await store.save_room(_room("attic"))
+    for ban in (_ban("bob"), _ban("bob", "kitchen"), _ban("10.0.0.1", "kitchen")):
+        await store.save_ban(ban)
+    await store.save_ban(_ban("bob", "attic"))
+    await store.save_ban(_ban("bob", "unowned"))  # a room that is not stored
+    assert await store.delete_room("kitchen")
+    assert await store.bans() == [_ban("bob"), _ban("bob", "attic"), _ban("bob", "unowned")]
+    # No room stored under the key: its bans are deleted all the same.
+    assert not await store.delete_room("unowned")
+    assert await store.bans() == [_ban("bob"), _ban("bob", "attic")]
+    # A room made again under the key starts with no bans.
+    await store.save_room(_room("kitchen"))
+    assert [b.scope for b in await store.bans()] == ["", "attic"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_delete_account_deletes_its_rooms_and_operator_places(store):
+    """The owner's rooms go with its account (their operators and bans too); as an operator
+    the account leaves every room; whoever registers the key next inherits nothing."""
+    for key in ("ana", "bea", "carl"):
+        await store.create_account(_account(key))
+    await store.save_room(_room("kitchen", ops=("bea", "carl")))
+    await store.save_room(_room("garden", ops=("carl",)))
+    await store.save_room(_room("attic", owner="bea", ops=("ana", "carl")))
+    await store.save_ban(_ban("eve", "kitchen"))
+    await store.save_ban(_ban("eve", "attic"))
+    await store.save_ban(_ban("eve"))
+    await store.keep_message("ana", "bea", 1.0, "hi", 5)
+
+    assert await store.delete_account("ana")
+    assert await store.rooms() == [_room("attic", owner="bea", ops=("carl",))]
+    assert await store.bans() == [_ban("eve"), _ban("eve", "attic")]
+
+    assert await store.create_account(_account("ana"))
+    assert await store.rooms() == [_room("attic", owner="bea", ops=("carl",))]
+    assert await store.take_messages("ana") == []
+    assert not await store.delete_account("nobody")
+    assert await store.delete_account("bea")
+    assert await store.rooms() == []
+    assert await store.bans() == [_ban("eve")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_moderation_log(store):
+    """Ids from the store, increasing; the latest first; a limit."""
+    assert await store.recent_actions(10) == []
+    ids = []
+    for i, action in enumerate(["kick", "ban", "gban", "kill", "mute", "op", "mode"]):
+        scope = "" if action in ("gban", "kill") else "Kitchen"
+        ids.append(await store.log_action(10.0 + i, "oper", action, f"user{i}", scope, f"why {i}"))
+    assert ids == sorted(ids) and len(set(ids)) == 7
+    assert all(isinstance(i, int) for i in ids)
+    latest = await store.recent_actions(3)
+    assert latest == [
+        ModAction(ids[6], 16.0, "oper", "mode", "user6", "Kitchen", "why 6"),
+        ModAction(ids[5], 15.0, "oper", "op", "user5", "Kitchen", "why 5"),
+        ModAction(ids[4], 14.0, "oper", "mute", "user4", "Kitchen", "why 4"),
+    ]
+    everything = await store.recent_actions(100)
+    assert [a.id for a in everything] == ids[::-1]
+    assert everything[3] == ModAction(ids[3], 13.0, "oper", "kill", "user3", "", "why 3")
+    assert await store.recent_actions(0) == []
+    assert await store.recent_actions(-1) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_moderation_non_ascii_round_trips(store):
+    await store.create_account(_account("zoë", "Zoë"))
+    await store.create_account(_account("李雷", "李雷"))
+    ban = BanRecord("sala-ção", "account:李雷", "Zoë", "spam 🐱 «não»", 1.5, 99.5)
+    await store.save_ban(ban)
+    assert await store.bans() == [ban]
+    room = RoomRecord(
+        "sala-ção", "Sala-Ção", "zoë", "tópico ☕ 猫", "ik", "chave-ß", 2.0, ("李雷",)
+    )
+    await store.save_room(room)
+    assert await store.rooms() == [room]
+    action_id = await store.log_action(3.0, "Zoë", "ban", "李雷", "Sala-Ção", "привет 👋")
+    assert await store.recent_actions(1) == [
+        ModAction(action_id, 3.0, "Zoë", "ban", "李雷", "Sala-Ção", "привет 👋")
+    ]
+    assert await store.delete_ban("sala-ção", "account:李雷")
+    assert await store.delete_room("sala-ção")
+
+
+@pytest_twisted.ensureDeferred
+async def test_nul_in_moderation_text_does_not_fail(store):
+    """As for lines: PostgreSQL stores U+FFFD for a NUL rather than failing."""
+    await store.create_account(_account("ana"))
+    await store.save_ban(_ban("bob", reason="a\x00b"))
+    await store.save_room(_room("kitchen", topic="t\x00t"))
+    await store.log_action(1.0, "oper", "kick", "bob", "", "r\x00r")
+    assert (await store.bans())[0].reason in ("a\x00b", "a\ufffdb")
+    assert (await store.rooms())[0].topic in ("t\x00t", "t\ufffdt")
+    assert (await store.recent_actions(1))[0].reason in ("r\x00r", "r\ufffdr")
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_moderation_writes(store):
+    """Issued at once (PostgreSQL: on several connections): every save lands, every id is
+    distinct, and a room saved while its owner is deleted is not left behind."""
+    for key in ("ana", "bea", "carl"):
+        await store.create_account(_account(key))
+    results = await defer.gatherResults(
+        [store.save_ban(_ban(f"10.0.{i}.0/24", scope="kitchen")) for i in range(20)]
+        + [store.save_room(_room(f"room{i}", ops=("bea", "carl"))) for i in range(10)]
+        + [store.log_action(float(i), "oper", "kick", f"u{i}", "", "") for i in range(20)]
+    )
+    ids = results[30:]
+    assert len(set(ids)) == 20
+    assert len(await store.bans()) == 20
+    assert [r.ops for r in await store.rooms()] == [("bea", "carl")] * 10
+    await defer.gatherResults(
+        [
+            store.save_room(_room("attic", owner="bea", ops=("ana", "carl"))),
+            store.delete_account("bea"),
+        ]
+        + [store.save_room(_room(f"room{i}", ops=("bea",))) for i in range(3)]
+    )
+    rooms = await store.rooms()
+    assert "attic" not in [r.key for r in rooms] and len(rooms) == 10
+    assert all("bea" not in r.ops for r in rooms)
+
+
+@pytest_twisted.ensureDeferred
+async def test_memory_store_keeps_the_latest_actions_only():
+    store = MemoryStore()
+    for i in range(MAX_ACTIONS + 5):
+        await store.log_action(float(i), "oper", "kick", f"u{i}", "", "")
+    latest = await store.recent_actions(2 * MAX_ACTIONS)
+    assert len(latest) == MAX_ACTIONS == 10_000
+    assert (latest[0].target, latest[-1].target) == (f"u{MAX_ACTIONS + 4}", "u5")
+    small = MemoryStore(max_actions=3)
+    ids = [await small.log_action(float(i), "a", "kick", "t", "", "") for i in range(5)]
+    assert [a.id for a in await small.recent_actions(10)] == ids[:1:-1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_memory_store_keeps_no_reference_to_mutable_subclasses():
+    """A record of a subclass (which could carry mutable state) is stored as a plain one."""
+
+    class Note(RoomRecord):
+        pass
+
+    store = MemoryStore()
+    await store.create_account(_account("ana"))
+    await store.save_room(Note(**_fields(_room("kitchen"))))
+    (room,) = await store.rooms()
+    assert type(room) is RoomRecord and room == _room("kitchen")
+
+
 @pytest_twisted.ensureDeferred
 async def test_everything_survives_a_restart(sql_url):
     """Close the store, open the same database again: it is all there."""
@@ -242,6 +519,46 @@ async def test_everything_survives_a_restart(sql_url):
     store = open_store(db_url)
     try:
         assert await store.take_messages("ana") == []  # the take was committed
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_moderation_survives_a_restart(sql_url):
+    """Bans, owned rooms with their operators and the moderation log, closed and opened
+    again; deletions are kept too."""
+    ban = BanRecord("", "2001:db8::/32", "oper", "spam 😾", 10.0, 3600.5)
+    kitchen = _room("kitchen", owner="ana", ops=("bea",), modes="ikt", password="gato")
+    store = open_store(sql_url)
+    try:
+        await store.create_account(_account("ana", "Ana"))
+        await store.create_account(_account("bea", "Bea"))
+        await store.save_ban(ban)
+        await store.save_ban(_ban("bob", "kitchen"))
+        await store.save_ban(_ban("bob", "attic"))
+        await store.save_room(kitchen)
+        await store.save_room(_room("attic"))
+        ids = [
+            await store.log_action(float(i), "Ana", "ban", "bob", "Kitchen", "") for i in range(3)
+        ]
+    finally:
+        await store.close()
+    store = open_store(sql_url)
+    try:
+        assert await store.bans() == [ban, _ban("bob", "attic"), _ban("bob", "kitchen")]
+        assert await store.rooms() == [_room("attic"), kitchen]
+        assert [a.id for a in await store.recent_actions(10)] == ids[::-1]
+        assert await store.delete_room("attic")
+        assert await store.delete_ban("", ban.mask)
+        new_id = await store.log_action(9.0, "Ana", "unban", "bob", "", "")
+    finally:
+        await store.close()
+    store = open_store(sql_url)
+    try:
+        assert await store.bans() == [_ban("bob", "kitchen")]
+        assert await store.rooms() == [kitchen]
+        assert [a.id for a in await store.recent_actions(10)] == [new_id, *ids[::-1]]
+        assert new_id > max(ids)
     finally:
         await store.close()
 
@@ -334,6 +651,7 @@ def test_sqlite_fresh_database_gets_latest_version_and_rerun_is_a_noop(tmp_path)
     connection = sqlite3.connect(tmp_path / "db")
     assert migrate(connection, "sqlite") == latest_version()
     assert {"schema_version", "accounts", "room_lines", "kept_messages"} <= _tables(connection)
+    assert {"bans", "rooms", "room_ops", "mod_log"} <= _tables(connection)
     before = connection.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
     assert migrate(connection, "sqlite") == latest_version()
     assert connection.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
@@ -357,6 +675,7 @@ def test_postgresql_fresh_database_gets_latest_version_and_rerun_is_a_noop(postg
         ).fetchall()
         assert {t for (t,) in tables} == {
             "schema_version", "accounts", "room_lines", "kept_messages",
+            "bans", "rooms", "room_ops", "mod_log",
         }  # fmt: skip
 
 
@@ -423,6 +742,91 @@ def test_failing_step_is_rolled_back_whole(tmp_path, monkeypatch):
     ]
     with pytest.raises(StoreError, match="syntax error"):
         open_store(f"sqlite:{path}")
+
+
+# --- upgrading a version 1 database (before moderation) --------------------------------------
+
+
+async def _upgrade_keeps_everything(url: str, monkeypatch) -> None:
+    """Make a version 1 database with this code's first step, write into it, then open it
+    with every step: it reaches the latest version with its data, and moderation works."""
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    store = open_store(url)
+    try:
+        await store.create_account(_account("ana", "Ana"))
+        await store.create_account(_account("zoë", "Zoë"))
+        await store.append_lines([_line(i, room="sala-ção") for i in range(1, 31)])
+        assert await store.keep_message("zoë", "ana", 5.0, "olá 😺", 5)
+    finally:
+        await store.close()
+    monkeypatch.undo()
+    assert latest_version() >= 2
+
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        store = open_store(url)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    try:
+        (opened,) = [e for e in events if e.get("log_namespace") == "littlecats.storage.sql"]
+        assert opened["version"] == latest_version()
+        assert await store.account("ana") == _account("ana", "Ana")
+        assert await store.account_names() == ["Ana", "Zoë"]
+        assert await store.last_line_id() == 30
+        assert await store.recent_lines("sala-ção", None, 100) == [
+            _line(i, room="sala-ção") for i in range(1, 31)
+        ]
+        assert [m.text for m in await store.take_messages("zoë")] == ["olá 😺"]
+        # The new tables, tied to the accounts written before the upgrade.
+        assert await store.bans() == await store.rooms() == await store.recent_actions(5) == []
+        await store.save_room(_room("sala-ção", owner="zoë", ops=("ana",)))
+        await store.save_ban(_ban("bob", "sala-ção"))
+        assert await store.log_action(1.0, "Zoë", "ban", "bob", "Sala-Ção", "") >= 1
+        assert await store.rooms() == [_room("sala-ção", owner="zoë", ops=("ana",))]
+        assert await store.delete_account("zoë")
+        assert (await store.rooms(), await store.bans()) == ([], [])
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sqlite_version_1_database_is_upgraded_keeping_its_data(tmp_path, monkeypatch):
+    path = tmp_path / "littlecats.db"
+    await _upgrade_keeps_everything(f"sqlite:{path}", monkeypatch)
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("SELECT version FROM schema_version").fetchall() == [
+            (latest_version(),)
+        ]
+        assert {"bans", "rooms", "room_ops", "mod_log"} <= _tables(connection)
+    finally:
+        connection.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_postgresql_version_1_database_is_upgraded_keeping_its_data(
+    postgresql_url, monkeypatch
+):
+    import psycopg
+
+    await _upgrade_keeps_everything(postgresql_url, monkeypatch)
+    with psycopg.connect(postgresql_url) as connection:
+        rows = connection.execute("SELECT version FROM schema_version").fetchall()
+        assert rows == [(latest_version(),)]
+
+
+def test_version_1_database_has_no_moderation_tables(tmp_path, monkeypatch):
+    """Step 1 alone is what the code before moderation made; step 2 adds the tables."""
+    path = tmp_path / "db"
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    connection = sqlite3.connect(path)
+    assert migrate(connection, "sqlite") == 1
+    assert not {"bans", "rooms", "room_ops", "mod_log"} & _tables(connection)
+    monkeypatch.undo()
+    assert migrate(connection, "sqlite") == latest_version()
+    assert {"bans", "rooms", "room_ops", "mod_log"} <= _tables(connection)
+    connection.close()
 
 
 # --- open_store: URLs and what the operator is told ----------------------------------------

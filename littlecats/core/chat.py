@@ -36,6 +36,7 @@ from littlecats.core.history import History, HistoryUnavailable
 from littlecats.core.identity import Accounts
 from littlecats.core.interfaces import IBackend, IDoor, ISession
 from littlecats.core.local import LocalBackend
+from littlecats.core.moderation import Moderation
 from littlecats.limits import ConnectionLimiter, TokenBucket
 from littlecats.messages import Catalog
 from littlecats.storage.interface import ACTED, SAID, IStore, StoredLine
@@ -137,6 +138,7 @@ class ChatService(Service):
         accounts: Accounts | None = None,
         history: History | None = None,
         clock: object = None,
+        operators: Iterable[str] = (),
     ) -> None:
         """
         @param quiet_above: a join or leave notice whose audience (a room's members, or
@@ -146,6 +148,7 @@ class ChatService(Service):
         @param store: where accounts, history and kept messages live (default: in memory).
         @param accounts: the registered nicknames (default: none, and registering refused).
         @param history: room history (default: none kept).
+        @param operators: the registered accounts that are server operators.
         """
         if clock is None:
             from twisted.internet import reactor as clock
@@ -195,7 +198,9 @@ class ChatService(Service):
             events.Said: self._publish,
             events.Acted: self._publish,
             events.TopicSet: self._topic_set,
+            events.Wall: self._publish,
         }
+        self.moderation = Moderation(self, operators)
 
     def add_door(self, door: IDoor) -> None:
         """Serve C{door}'s sessions: its subscribers get events and shutdown closes them."""

@@ -94,6 +94,14 @@ class Renamed:
 
 
 @attrs.frozen
+class Wall:
+    """An announcement from server operator C{nick} to everyone connected."""
+
+    nick: str
+    text: str
+
+
+@attrs.frozen
 class ShuttingDown:
     """The server is stopping; every connection is told before it is closed."""
 
@@ -203,6 +211,14 @@ class HistoryEnd:
 
 
 @attrs.frozen
+class Killed:
+    """Delivered to a session a server operator (C{by}) is disconnecting, with the reason."""
+
+    by: str
+    reason: str
+
+
+@attrs.frozen
 class Identified:
     """Delivered to a session that has just identified to the registered nickname C{nick}."""
 
@@ -216,7 +232,7 @@ class Ghosted:
     nick: str
 
 
-ServerEvent = Connected | Disconnected | Renamed | ShuttingDown
+ServerEvent = Connected | Disconnected | Renamed | Wall | ShuttingDown
 RoomEvent = RoomJoined | RoomLeft | Said | Acted | TopicSet
 DirectEvent = (
     PrivateReceived
@@ -228,6 +244,7 @@ DirectEvent = (
     | HistoryEnd
     | Identified
     | Ghosted
+    | Killed
 )
 Event = ServerEvent | RoomEvent | DirectEvent
 

@@ -99,6 +99,87 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX kept_messages_recipient_id ON kept_messages (recipient, id)",
         ),
     ),
+    # 2: what moderation keeps (issue 10).  A room belongs to a registered account and goes
+    # with it (ON DELETE CASCADE: see littlecats.storage.interface), as do its operators; an
+    # account deleted stops being operator anywhere, so whoever registers the nickname next
+    # inherits nothing.  Bans are not tied to rooms by a key (scope "" is the server): the
+    # store deletes a room's bans with it.  mod_log's id is its primary key, so its index.
+    Migration(
+        2,
+        sqlite=(
+            """CREATE TABLE bans (
+                scope TEXT NOT NULL,
+                mask TEXT NOT NULL,
+                setter TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                created REAL NOT NULL,
+                expires REAL,
+                PRIMARY KEY (scope, mask)
+            )""",
+            """CREATE TABLE rooms (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                owner TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+                topic TEXT NOT NULL,
+                modes TEXT NOT NULL,
+                password TEXT NOT NULL,
+                created REAL NOT NULL
+            )""",
+            "CREATE INDEX rooms_owner ON rooms (owner)",
+            """CREATE TABLE room_ops (
+                room TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+                account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+                PRIMARY KEY (room, account)
+            )""",
+            "CREATE INDEX room_ops_account ON room_ops (account)",
+            # AUTOINCREMENT: an id is never given twice, even after the latest is deleted.
+            """CREATE TABLE mod_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                time REAL NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                reason TEXT NOT NULL
+            )""",
+        ),
+        postgresql=(
+            """CREATE TABLE bans (
+                scope TEXT NOT NULL,
+                mask TEXT NOT NULL,
+                setter TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                created DOUBLE PRECISION NOT NULL,
+                expires DOUBLE PRECISION,
+                PRIMARY KEY (scope, mask)
+            )""",
+            """CREATE TABLE rooms (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                owner TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+                topic TEXT NOT NULL,
+                modes TEXT NOT NULL,
+                password TEXT NOT NULL,
+                created DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX rooms_owner ON rooms (owner)",
+            """CREATE TABLE room_ops (
+                room TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+                account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE,
+                PRIMARY KEY (room, account)
+            )""",
+            "CREATE INDEX room_ops_account ON room_ops (account)",
+            """CREATE TABLE mod_log (
+                id BIGSERIAL PRIMARY KEY,
+                time DOUBLE PRECISION NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                reason TEXT NOT NULL
+            )""",
+        ),
+    ),
 ]
 
 

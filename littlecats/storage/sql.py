@@ -33,8 +33,11 @@ from zope.interface import implementer
 from littlecats.messages import Catalog
 from littlecats.storage.interface import (
     Account,
+    BanRecord,
     IStore,
     KeptMessage,
+    ModAction,
+    RoomRecord,
     StoredLine,
     StoreError,
 )
@@ -87,7 +90,49 @@ _QUERIES = {
         " WHERE recipient = ? ORDER BY id"
     ),
     "delete_taken": "DELETE FROM kept_messages WHERE recipient = ? AND id <= ?",
+    # Moderation (issue 10).  Lists are sorted in Python: a PostgreSQL database's collation
+    # may order text otherwise than the memory store does.
+    "bans": "SELECT scope, mask, setter, reason, created, expires FROM bans",
+    "save_ban": (
+        "INSERT INTO bans (scope, mask, setter, reason, created, expires)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, mask) DO UPDATE SET"
+        " setter = excluded.setter, reason = excluded.reason, created = excluded.created,"
+        " expires = excluded.expires"
+    ),
+    "delete_ban": "DELETE FROM bans WHERE scope = ? AND mask = ?",
+    "delete_room_bans": "DELETE FROM bans WHERE scope = ?",
+    "delete_owned_bans": (
+        "DELETE FROM bans WHERE scope IN (SELECT key FROM rooms WHERE owner = ?)"
+    ),
+    # One statement, so one snapshot: rooms and their operators as they were together.
+    "rooms": (
+        "SELECT rooms.key, name, owner, topic, modes, password, created, room_ops.account"
+        " FROM rooms LEFT JOIN room_ops ON room_ops.room = rooms.key"
+    ),
+    "share_account": "SELECT key FROM accounts WHERE key = ?",
+    # Not INSERT OR REPLACE: SQLite would delete the row first, and its operators with it.
+    "save_room": (
+        "INSERT INTO rooms (key, name, owner, topic, modes, password, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        " name = excluded.name, owner = excluded.owner, topic = excluded.topic,"
+        " modes = excluded.modes, password = excluded.password, created = excluded.created"
+    ),
+    "delete_room_ops": "DELETE FROM room_ops WHERE room = ?",
+    "add_room_op": "INSERT INTO room_ops (room, account) VALUES (?, ?)",
+    "delete_room": "DELETE FROM rooms WHERE key = ?",
+    "log_action": (
+        "INSERT INTO mod_log (time, actor, action, target, scope, reason) VALUES (?, ?, ?, ?, ?, ?)"
+    ),
+    "recent_actions": (
+        "SELECT id, time, actor, action, target, scope, reason FROM mod_log"
+        " ORDER BY id DESC LIMIT ?"
+    ),
 }
+
+
+def _ban_key(row: tuple[Any, ...]) -> tuple[str, str]:
+    """A ban row's (scope, mask): the order of L{SQLStore.bans}."""
+    return row[0], row[1]
 
 
 def _pg_text(text: str) -> str:
@@ -123,6 +168,10 @@ class SQLStore:
             # Held until the transaction ends: two keeps (or a keep and a take) for one
             # recipient run one after the other, so the count cannot be raced past the limit.
             self._q["lock_account"] += " FOR UPDATE"
+            # An owner or operator being saved cannot be deleted before the transaction ends
+            # (and one deleted meanwhile is not found): no foreign key error in a race.
+            self._q["share_account"] += " FOR KEY SHARE"
+            self._q["log_action"] += " RETURNING id"
 
     def __repr__(self) -> str:
         return f"<SQLStore {self.url or self.dialect}>"
@@ -164,10 +213,14 @@ class SQLStore:
         return self._pool.runInteraction(run)
 
     def delete_account(self, key: str) -> defer.Deferred[bool]:
-        """Delete account C{key} and its kept messages; False if there is no such account."""
+        """Delete account C{key} and its kept messages, the rooms it owns (with their bans)
+        and its place among rooms' operators; False if there is no such account.  The
+        account is locked first, so no room can be saved for it meanwhile."""
 
         def run(txn: Any) -> bool:
             self._begin_write(txn)
+            txn.execute(self._q["lock_account"], (key,))
+            txn.execute(self._q["delete_owned_bans"], (key,))
             txn.execute(self._q["delete_kept"], (key,))
             txn.execute(self._q["delete_account"], (key,))
             return txn.rowcount > 0
@@ -248,6 +301,114 @@ class SQLStore:
             return messages
 
         return self._pool.runInteraction(run)
+
+    def _text(self, *values: str) -> tuple[str, ...]:
+        """C{values} as the database can store them (see L{_pg_text})."""
+        return values if self._sqlite else tuple(_pg_text(v) for v in values)
+
+    def bans(self) -> defer.Deferred[list[BanRecord]]:
+        """Every ban, sorted by (scope, mask), expired ones included."""
+        d = self._pool.runQuery(self._q["bans"])
+        d.addCallback(lambda rows: [BanRecord(*row) for row in sorted(rows, key=_ban_key)])
+        return d
+
+    def save_ban(self, ban: BanRecord) -> defer.Deferred[None]:
+        """Store C{ban}, replacing any under the same (scope, mask)."""
+        row = (*self._text(ban.scope, ban.mask, ban.setter, ban.reason), ban.created, ban.expires)
+        sql = self._q["save_ban"]
+
+        def run(txn: Any) -> None:
+            txn.execute(sql, row)
+
+        return self._pool.runInteraction(run)
+
+    def delete_ban(self, scope: str, mask: str) -> defer.Deferred[bool]:
+        """Delete the ban on C{mask} in C{scope}; False if there was none."""
+        return self._changes("delete_ban", self._text(scope, mask))
+
+    def rooms(self) -> defer.Deferred[list[RoomRecord]]:
+        """Every owned room with its operators, sorted by key."""
+
+        def build(rows: list[tuple[Any, ...]]) -> list[RoomRecord]:
+            ops: dict[tuple[Any, ...], list[str]] = {}
+            for *room, op in rows:
+                listed = ops.setdefault(tuple(room), [])
+                if op is not None:
+                    listed.append(op)
+            return sorted(
+                (RoomRecord(*room, ops=room_ops) for room, room_ops in ops.items()),
+                key=lambda r: r.key,
+            )
+
+        d = self._pool.runQuery(self._q["rooms"])
+        d.addCallback(build)
+        return d
+
+    def save_room(self, room: RoomRecord) -> defer.Deferred[None]:
+        """Store C{room} and its operators in one transaction, replacing what was stored
+        under its key; nothing if its owner is not a registered account, and only its
+        operators that are.  The owner's and the operators' accounts are locked (PostgreSQL:
+        FOR KEY SHARE; SQLite: the database) until the transaction ends."""
+        key, name, owner, topic, modes, password = self._text(
+            room.key, room.name, room.owner, room.topic, room.modes, room.password
+        )
+        ops = self._text(*room.ops)
+        q = self._q
+
+        def run(txn: Any) -> None:
+            self._begin_write(txn)
+            # Every account is locked before anything is written: a delete_account waiting
+            # for one of them then holds nothing this transaction needs (else, deadlock:
+            # its cascade into room_ops would wait for the rows deleted here).
+            registered = []
+            for account in (owner, *sorted(set(ops))):
+                txn.execute(q["share_account"], (account,))
+                registered.append(bool(txn.fetchall()))
+            if not registered[0]:
+                return
+            txn.execute(q["save_room"], (key, name, owner, topic, modes, password, room.created))
+            txn.execute(q["delete_room_ops"], (key,))
+            for op, found in zip(sorted(set(ops)), registered[1:], strict=True):
+                if found:
+                    txn.execute(q["add_room_op"], (key, op))
+
+        return self._pool.runInteraction(run)
+
+    def delete_room(self, key: str) -> defer.Deferred[bool]:
+        """Delete room C{key}, its operators and its bans, in one transaction; False if no
+        such room was stored."""
+        (key,) = self._text(key)
+
+        def run(txn: Any) -> bool:
+            self._begin_write(txn)
+            txn.execute(self._q["delete_room_bans"], (key,))
+            txn.execute(self._q["delete_room"], (key,))
+            return txn.rowcount > 0
+
+        return self._pool.runInteraction(run)
+
+    def log_action(
+        self, time: float, actor: str, action: str, target: str, scope: str, reason: str
+    ) -> defer.Deferred[int]:
+        """Log a moderation action; its id (from the database)."""
+        row = (time, *self._text(actor, action, target, scope, reason))
+        sql = self._q["log_action"]
+
+        def run(txn: Any) -> int:
+            txn.execute(sql, row)
+            if self._sqlite:
+                return int(txn.lastrowid)
+            return int(txn.fetchone()[0])
+
+        return self._pool.runInteraction(run)
+
+    def recent_actions(self, limit: int) -> defer.Deferred[list[ModAction]]:
+        """Up to C{limit} of the latest actions, newest first."""
+        if limit <= 0:
+            return defer.succeed([])
+        d = self._pool.runQuery(self._q["recent_actions"], (limit,))
+        d.addCallback(lambda rows: [ModAction(*row) for row in rows])
+        return d
 
     def close(self) -> defer.Deferred[None]:
         """Close the pool (waiting for the query under way, if any); later calls do nothing."""

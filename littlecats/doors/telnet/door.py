@@ -81,6 +81,10 @@ class TelnetDoor:
             events.HistoryEnd: lambda e: f["history-end"](room=e.room).encode(),
             events.Ghosted: lambda e: f["ghosted"](nick=e.nick).encode(),
             events.Identified: lambda e: f["identified"](nick=e.nick).encode(),
+            events.Killed: lambda e: (
+                f["killed-reason"](by=e.by, reason=e.reason) if e.reason else f["killed"](by=e.by)
+            ).encode(),
+            events.Wall: lambda e: f["wall"](nick=e.nick, text=e.text).encode(),
         }
         self._time_format = catalog.template("time-format")
 

@@ -47,7 +47,15 @@ HELP_LINES = (
     "help-help",
 )
 
-OPERATOR_HELP_LINES = ("help-operator", "help-kill", "help-wall", "help-modlog")
+OPERATOR_HELP_LINES = (
+    "help-operator",
+    "help-kill",
+    "help-gban",
+    "help-ungban",
+    "help-gbans",
+    "help-wall",
+    "help-modlog",
+)
 
 Command = Callable[["LineCommands", Session, Member, str], "defer.Deferred[object] | None"]
 
@@ -320,6 +328,40 @@ class LineCommands:
             return
         self.chat.moderation.wall(member, argument)
 
+    def cmd_gban(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        _not_operator(self.chat, member, "gban")
+        if not argument:
+            session.notice("err-usage-gban")
+            return None
+
+        def banned(result: tuple[str, int]) -> None:
+            mask, count = result
+            session.notice("gban-added", mask=mask, count=count)
+
+        return self.chat.moderation.gban(member, argument).addCallback(banned)
+
+    def cmd_ungban(
+        self, session: Session, member: Member, argument: str
+    ) -> defer.Deferred[None] | None:
+        _not_operator(self.chat, member, "ungban")
+        if not argument:
+            session.notice("err-usage-ungban")
+            return None
+        return self.chat.moderation.ungban(member, argument).addCallback(
+            lambda mask: session.notice("gban-removed", mask=mask)
+        )
+
+    def cmd_gbans(self, session: Session, member: Member, argument: str) -> None:
+        bans = self.chat.moderation.gban_list(member)
+        if not bans:
+            session.notice("gbans-none")
+            return
+        session.notice("gbans", count=len(bans))
+        for mask, setter, until, reason in bans:
+            session.notice("bans-entry", mask=mask, setter=setter, until=until, reason=reason)
+
     def cmd_modlog(
         self, session: Session, member: Member, argument: str
     ) -> defer.Deferred[None] | None:
@@ -384,6 +426,9 @@ class LineCommands:
         "kill": cmd_kill,
         "wall": cmd_wall,
         "modlog": cmd_modlog,
+        "gban": cmd_gban,
+        "ungban": cmd_ungban,
+        "gbans": cmd_gbans,
     }
 
 

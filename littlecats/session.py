@@ -175,8 +175,8 @@ class Session:
             return None
         refusal = chat.admit(peer.host)
         if refusal is not None:
-            cls.log.info(chat.catalog.template("log-refused"), ip=peer.host, reason=refusal)
-            _refuse(transport, door.notice(refusal, max=limits.max_per_ip))
+            cls.log.info(chat.catalog.template("log-refused"), ip=peer.host, reason=refusal.msgid)
+            _refuse(transport, door.notice(refusal.msgid, **refusal.fields))
             return None
         session = cls(door, transport, peer.host, peer.port)
         if limits.flood_rate:

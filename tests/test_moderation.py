@@ -128,3 +128,139 @@ def test_english():
     chat.clear()
     op.line("/kill troll bye")
     assert troll.lines() == ["!!! op disconnected you from the chat: bye"]
+
+
+def test_a_server_ban_by_address_closes_the_flooder_and_refuses_them_before_any_nickname():
+    chat = Harness(operators=("op",))
+    op = operator(chat)
+    flooder = chat.join("flooder", host="203.0.113.9")
+    ana = chat.join("ana", host="198.51.100.1")
+    chat.clear()
+    op.line("/gban 203.0.113.0/24 2h spam no saguão")
+    assert flooder.lines() == ["!!! op baniu você do servidor: spam no saguão"]
+    assert flooder.closed
+    assert op.lines() == [
+        "*** flooder saiu do chat dos Little Cats. (banido por op)",
+        "*** 203.0.113.0/24 está banido do servidor (1 conexões encerradas).",
+    ]
+    assert ana.lines() == ["*** flooder saiu do chat dos Little Cats. (banido por op)"]
+    again = chat.connect(host="203.0.113.77")
+    lines = again.lines()
+    assert len(lines) == 1 and again.closed
+    assert re.fullmatch(
+        r"!!! Você está banido deste servidor até [\d/]+ [\d:]+\. Motivo: spam no saguão",
+        lines[0],
+    ), lines[0]
+    assert not chat.connect(host="203.0.114.1").closed
+
+
+def test_a_server_ban_expires_on_time_without_a_restart():
+    chat = Harness(operators=("op",))
+    op = operator(chat)
+    op.line("/gban 203.0.113.9 10m")
+    assert chat.connect(host="203.0.113.9").closed
+    chat.clock.advance(599)
+    assert chat.connect(host="203.0.113.9").closed
+    chat.clock.advance(1)
+    assert not chat.connect(host="203.0.113.9").closed
+    op.raw()
+    op.line("/gbans")
+    assert op.lines() == ["*** Não há banimentos no servidor."]
+    assert chat.store.bans().result == []
+    op.line("/modlog 1")
+    assert op.lines()[1].endswith(" - gban-expired 203.0.113.9 em -: -")
+
+
+def test_a_server_ban_lasts_across_a_restart_until_lifted():
+    from littlecats.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    first = Harness(operators=("op",), store=store)
+    op = operator(first)
+    op.line("/gban 2001:db8::/32 ataques")
+    assert op.lines() == ["*** 2001:db8::/32 está banido do servidor (0 conexões encerradas)."]
+    second = Harness(operators=("op",), store=store)
+    second.service.startService()
+    refused = second.connect(host="2001:db8:1::5")
+    assert refused.closed
+    assert refused.lines() == [
+        "!!! Você está banido deste servidor até o banimento ser retirado. Motivo: ataques"
+    ]
+    op2 = second.connect()
+    op2.raw()
+    op2.line("op")
+    op2.line("senha-do-op")
+    op2.raw()
+    op2.line("/gbans")
+    assert op2.lines() == [
+        "*** Banimentos do servidor (1):",
+        "***   2001:db8::/32 por op, até o banimento ser retirado: ataques",
+    ]
+    op2.line("/ungban 2001:DB8::/32")
+    assert op2.lines() == ["*** O banimento de 2001:db8::/32 foi retirado."]
+    assert not second.connect(host="2001:db8:1::5").closed
+    assert store.bans().result == []
+
+
+def test_server_bans_by_nickname_and_account():
+    chat = Harness(operators=("op",))
+    op = operator(chat)
+    registered = chat.join("bob")
+    registered.line("/register senha-do-bob")
+    chat.clear()
+    op.line("/gban account:bob")
+    assert registered.closed
+    client = chat.connect()
+    client.raw()
+    client.line("bob")
+    client.line("senha-do-bob")
+    assert client.lines()[-2:] == [
+        "!!! Você está banido deste servidor até o banimento ser retirado. Motivo: não informado",
+        "Escolha seu apelido:",
+    ]
+    op.line("/gban troll 1d")
+    client.line("troll")
+    assert client.lines()[0].startswith("!!! Você está banido deste servidor até ")
+    client.line("outro")
+    assert client.lines()[0] == "*** O cliente outro entrou no chat dos Little Cats."
+
+
+def test_bad_masks_and_durations_are_refused_and_nothing_is_banned():
+    chat = Harness(operators=("op",))
+    op = operator(chat)
+    for line, expected in [
+        ("/gban", "!!! Uso: /gban MÁSCARA [DURAÇÃO] [motivo]"),
+        ("/gban 0.0.0.0/0", "!!! 0.0.0.0/0 é amplo demais: um bloco CIDR precisa de pelo menos "
+         "/8 (baniria gente demais)."),
+        ("/gban 10.0.0.300", "!!! 10.0.0.300 não é um endereço IP válido."),
+        ("/gban troll 10x", "!!! 10x não é uma duração: use um número e uma unidade, como 30s, "
+         "10m, 2h, 7d, 1w ou 1h30m."),
+        ("/ungban 10.0.0.1", "!!! 10.0.0.1 não está banido."),
+        ("/ungban", "!!! Uso: /ungban MÁSCARA"),
+    ]:
+        op.line(line)
+        assert op.lines() == [expected], line
+    assert len(chat.service.moderation.gbans) == 0
+    ana = chat.join("ana")
+    for command in ("gban 10.0.0.1", "ungban 10.0.0.1", "gbans"):
+        ana.line(f"/{command}")
+        assert ana.lines() == [f"!!! Só operadores do servidor podem usar /{command.split()[0]}."]
+
+
+def test_a_ban_the_database_cannot_store_changes_nothing():
+    from twisted.internet import defer
+
+    from littlecats.storage.memory import MemoryStore
+
+    class Broken(MemoryStore):
+        def save_ban(self, ban):
+            return defer.fail(OSError("disk full"))
+
+    chat = Harness(operators=("op",), store=Broken())
+    op = operator(chat)
+    troll = chat.join("troll", host="203.0.113.9")
+    op.raw()
+    op.line("/gban 203.0.113.9")
+    assert op.lines() == ["!!! O banimento não pôde ser guardado no banco de dados; nada mudou."]
+    assert not troll.closed
+    assert not chat.connect(host="203.0.113.9").closed

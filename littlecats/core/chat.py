@@ -208,9 +208,16 @@ class ChatService(Service):
 
     # Connections
 
-    def admit(self, host: str) -> str | None:
-        """Count a new connection from C{host}; or return the catalog id of why it is refused."""
-        return None if self.limiter is None else self.limiter.admit(host)
+    def admit(self, host: str) -> ChatError | None:
+        """Count a new connection from C{host}; or return why it is refused (a server ban, or
+        a connection limit)."""
+        banned = self.moderation.admission(host)
+        if banned is not None:
+            return banned
+        if self.limiter is None:
+            return None
+        refusal = self.limiter.admit(host)
+        return None if refusal is None else ChatError(refusal, max=self.limiter.max_per_ip)
 
     def release(self, host: str) -> None:
         """A connection that L{admit} counted has closed."""
@@ -266,11 +273,14 @@ class ChatService(Service):
         try:
             nick, key = _nickname(raw_nick)
             self._check_lookalike(nick, key, None)
+            self.moderation.check(key, None, session.host)
         except ChatError:
             return defer.fail()
         sid = session.id
 
         def claim(account: str | None) -> defer.Deferred[Member]:
+            if account is not None:
+                self.moderation.check(key, account, session.host)
             return self.backend.claim(key, sid).addCallback(claimed, account)
 
         def claimed(ok: bool, account: str | None) -> Member | defer.Deferred[Member]:
@@ -826,6 +836,7 @@ class ChatService(Service):
             self.log.failure(self.catalog.template("log-history-id-unreadable"), failure)
 
         self.accounts.start()
+        self.moderation.start()
         if self.history.enabled:
             self.history.start().addErrback(failed)
 
@@ -834,5 +845,6 @@ class ChatService(Service):
         super().stopService()
         self.stopping = True
         self.accounts.stop()
+        self.moderation.stop()
         closing = [door.shutdown(events.ShuttingDown()) for door in self.doors]
         return defer.gatherResults(closing).addCallback(lambda _: None)

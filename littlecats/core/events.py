@@ -219,6 +219,14 @@ class Killed:
 
 
 @attrs.frozen
+class Banned:
+    """Delivered to a session about to be closed because a ban set by C{by} matches it."""
+
+    by: str
+    reason: str
+
+
+@attrs.frozen
 class Identified:
     """Delivered to a session that has just identified to the registered nickname C{nick}."""
 
@@ -245,6 +253,7 @@ DirectEvent = (
     | Identified
     | Ghosted
     | Killed
+    | Banned
 )
 Event = ServerEvent | RoomEvent | DirectEvent
 

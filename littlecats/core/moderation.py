@@ -11,6 +11,7 @@ Refusals are `ChatError`s naming the catalog line that says why; nothing happens
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,21 @@ from littlecats import nicknames
 from littlecats.core import events
 from littlecats.core.errors import ChatError
 from littlecats.core.events import Envelope
+from littlecats.moderation import (
+    Ban,
+    BanList,
+    DurationRejected,
+    Mask,
+    MaskRejected,
+    looks_like_duration,
+    parse_duration,
+    parse_mask,
+)
+from littlecats.storage.interface import BanRecord
 
 if TYPE_CHECKING:
     from littlecats.core.chat import ChatService, Member
+    from littlecats.core.interfaces import ISession
     from littlecats.storage.interface import ModAction
 
 WALL_MAX_LENGTH = 400
@@ -45,6 +58,63 @@ class Moderation:
         """
         self.chat = chat
         self.operators = frozenset(nicknames.fold(name) for name in operators)
+        self.gbans = BanList(chat.clock, self._gban_expired)  # type: ignore[arg-type]
+        """The server-wide bans (`/gban`), by mask."""
+
+    def start(self) -> None:
+        """Load the stored bans (the expired ones are lifted on the next turn)."""
+
+        def loaded(records: list[BanRecord]) -> None:
+            for record in records:
+                if record.scope:
+                    continue  # a room's ban: the room's own list (later)
+                try:
+                    mask = parse_mask(record.mask)
+                except MaskRejected:
+                    template = self.chat.catalog.template("log-ban-unreadable")
+                    self.log.warn(template, mask=record.mask)
+                    continue
+                self.gbans.add(
+                    Ban(mask, record.setter, record.reason, record.created, record.expires)
+                )
+
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template("log-bans-unreadable"), failure)
+
+        self.chat.store.bans().addCallbacks(loaded, failed)
+
+    def stop(self) -> None:
+        self.gbans.clear()
+
+    # Who is kept out
+
+    def admission(self, host: str) -> ChatError | None:
+        """Why a new connection from C{host} is refused by a server ban, or None."""
+        ban = self.gbans.match(None, None, host)
+        return None if ban is None else self._banned(ban)
+
+    def check(self, key: str, account: str | None, host: str) -> None:
+        """Refuse nickname C{key} (identified to C{account}) from C{host} if a server ban
+        names it.
+
+        @raise ChatError: it is banned.
+        """
+        ban = self.gbans.match(key, account, host)
+        if ban is not None:
+            raise self._banned(ban)
+
+    def _banned(self, ban: Ban) -> ChatError:
+        return ChatError("err-gbanned", until=self._until(ban), reason=self._reason(ban.reason))
+
+    def _until(self, ban: Ban) -> str:
+        catalog = self.chat.catalog
+        if ban.expires is None:
+            return catalog.text("ban-forever")
+        when = time.strftime(catalog.template("time-format"), time.localtime(ban.expires))
+        return catalog.text("ban-until", time=when)
+
+    def _reason(self, reason: str) -> str:
+        return reason or self.chat.catalog.text("ban-no-reason")
 
     # Who may
 
@@ -84,6 +154,92 @@ class Moderation:
         self.chat.backend.publish(Envelope(events.Wall(member.nick, text), None))
         self.record(member, "wall", "", "", text)
 
+    def gban(self, member: Member, argument: str) -> defer.Deferred[tuple[str, int]]:
+        """Ban C{MASK [DURATION] [reason]} from the whole server, lasting across restarts; the
+        sessions it matches are told and closed.  Fires with the mask's canonical text and how
+        many sessions were closed, once the ban is stored.
+
+        Fails with L{ChatError}: not an operator, a bad mask or duration, or the ban could
+        not be stored (then nothing changed).
+        """
+        try:
+            self._require_operator(member, "gban")
+            mask, duration, reason = _ban_arguments(argument)
+        except ChatError:
+            return defer.fail()
+        now = self.chat.clock.seconds()  # type: ignore[attr-defined]
+        expires = None if duration is None else now + duration
+        ban = Ban(mask, member.nick, reason, now, expires)
+        record = BanRecord("", str(mask), member.nick, reason, now, expires)
+
+        def stored(_: None) -> tuple[str, int]:
+            self.gbans.add(ban)
+            self.record(member, "gban", str(mask), "", reason)
+            return str(mask), self._close_banned(ban, member.nick)
+
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
+            raise ChatError("err-ban-not-saved")
+
+        return self.chat.store.save_ban(record).addCallbacks(stored, failed)
+
+    def _close_banned(self, ban: Ban, by: str) -> int:
+        """Close every local session C{ban} matches, telling it why; return how many."""
+        banned: list[ISession] = []
+        for session in list(self.chat.sessions.values()):
+            member = self.chat.by_session.get(session.id)
+            key = member.key if member is not None else None
+            account = member.account if member is not None else None
+            if ban.mask.matches(key, account, session.host):
+                banned.append(session)
+        why = self.chat.catalog.text("reason-gbanned", by=by)
+        for session in banned:
+            self.chat.deliver_direct(session.id, events.Banned(by, ban.reason))
+            self.chat.close_session(session.id, why)
+        return len(banned)
+
+    def ungban(self, member: Member, raw_mask: str) -> defer.Deferred[str]:
+        """Lift the server ban on C{raw_mask}; fires with its canonical text once stored.
+
+        Fails with L{ChatError}: not an operator, a bad mask, no such ban, or the store
+        failed.
+        """
+        try:
+            self._require_operator(member, "ungban")
+            mask = _mask(raw_mask.strip())
+            if self.gbans.get(mask) is None:
+                raise ChatError("err-not-banned", mask=str(mask))
+        except ChatError:
+            return defer.fail()
+
+        def deleted(_: bool) -> str:
+            self.gbans.remove(mask)
+            self.record(member, "ungban", str(mask), "", "")
+            return str(mask)
+
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
+            raise ChatError("err-ban-not-saved")
+
+        return self.chat.store.delete_ban("", str(mask)).addCallbacks(deleted, failed)
+
+    def gban_list(self, member: Member) -> list[tuple[str, str, str, str]]:
+        """The server bans in force, oldest first, as (mask, setter, until, reason) texts."""
+        self._require_operator(member, "gbans")
+        return [
+            (str(ban.mask), ban.setter, self._until(ban), self._reason(ban.reason))
+            for ban in self.gbans
+        ]
+
+    def _gban_expired(self, ban: Ban) -> None:
+        """A server ban's time is up: it is lifted, in the store and the logs."""
+
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
+
+        self.chat.store.delete_ban("", str(ban.mask)).addErrback(failed)
+        self.record(None, "gban-expired", str(ban.mask), "", "")
+
     def modlog(self, member: Member, count: int) -> defer.Deferred[list[ModAction]]:
         """The C{count} latest moderation actions, newest first (operators only)."""
         try:
@@ -94,10 +250,13 @@ class Moderation:
 
     # The log of actions
 
-    def record(self, member: Member, action: str, target: str, scope: str, reason: str) -> None:
-        """Log C{member}'s C{action} on C{target} (in room C{scope}, "" for the server), in the
-        server's log and in the store; a store that fails is logged, and the action stands."""
-        actor = member.nick
+    def record(
+        self, member: Member | None, action: str, target: str, scope: str, reason: str
+    ) -> None:
+        """Log C{member}'s C{action} (None: the server's own, such as an expiry) on C{target}
+        (in room C{scope}, "" for the server), in the server's log and in the store; a store
+        that fails is logged, and the action stands."""
+        actor = member.nick if member is not None else "-"
         self.log.info(
             self.chat.catalog.template("log-moderation"),
             actor=actor,
@@ -118,3 +277,31 @@ class Moderation:
             scope,
             reason,
         ).addErrback(failed)
+
+
+def _mask(text: str) -> Mask:
+    try:
+        return parse_mask(text)
+    except MaskRejected as rejected:
+        raise ChatError(rejected.msgid, **rejected.fields) from None
+
+
+def _ban_arguments(argument: str) -> tuple[Mask, float | None, str]:
+    """C{MASK [DURATION] [reason]}: the mask, the duration (None: until lifted), the reason.
+
+    @raise ChatError: no mask, or a bad mask or duration.
+    """
+    words = argument.split(None, 2)
+    if not words:
+        raise ChatError("err-mask-empty")
+    mask = _mask(words[0])
+    rest = words[1:]
+    duration = None
+    if rest and looks_like_duration(rest[0]):
+        try:
+            duration = parse_duration(rest[0])
+        except DurationRejected as rejected:
+            raise ChatError(rejected.msgid, **rejected.fields) from None
+        rest = rest[1:]
+    reason = " ".join(rest)[:REASON_MAX_LENGTH]
+    return mask, duration, reason

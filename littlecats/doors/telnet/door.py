@@ -85,6 +85,9 @@ class TelnetDoor:
                 f["killed-reason"](by=e.by, reason=e.reason) if e.reason else f["killed"](by=e.by)
             ).encode(),
             events.Wall: lambda e: f["wall"](nick=e.nick, text=e.text).encode(),
+            events.Banned: lambda e: (
+                f["banned-reason"](by=e.by, reason=e.reason) if e.reason else f["banned"](by=e.by)
+            ).encode(),
         }
         self._time_format = catalog.template("time-format")
 

@@ -42,6 +42,7 @@ HELP_LINES = (
     "help-register",
     "help-password",
     "help-unregister",
+    "help-room-owner",
     "help-me",
     "help-quit",
     "help-help",
@@ -362,6 +363,21 @@ class LineCommands:
         for mask, setter, until, reason in bans:
             session.notice("bans-entry", mask=mask, setter=setter, until=until, reason=reason)
 
+    def cmd_op(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-op")
+            return
+        self.chat.moderation.op(member, self.current_room(member), argument)
+
+    def cmd_deop(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-deop")
+            return
+        self.chat.moderation.deop(member, self.current_room(member), argument)
+
+    def cmd_drop(self, session: Session, member: Member, argument: str) -> None:
+        self.chat.moderation.drop(member, self.current_room(member))
+
     def cmd_modlog(
         self, session: Session, member: Member, argument: str
     ) -> defer.Deferred[None] | None:
@@ -429,6 +445,9 @@ class LineCommands:
         "gban": cmd_gban,
         "ungban": cmd_ungban,
         "gbans": cmd_gbans,
+        "op": cmd_op,
+        "deop": cmd_deop,
+        "drop": cmd_drop,
     }
 
 

@@ -264,3 +264,108 @@ def test_a_ban_the_database_cannot_store_changes_nothing():
     assert op.lines() == ["!!! O banimento não pôde ser guardado no banco de dados; nada mudou."]
     assert not troll.closed
     assert not chat.connect(host="203.0.113.9").closed
+
+
+OWNED = (
+    "*** A sala #gatos é sua: ela fica guardada mesmo vazia. /op, /deop e /drop são seus; "
+    "/help mostra os comandos de moderação."
+)
+
+
+def test_an_identified_creator_owns_the_room_which_lasts_when_empty_and_across_restarts():
+    from littlecats.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    first = Harness(store=store)
+    ana = operator(first, "ana", "senha-da-ana")
+    ana.line("/join #gatos")
+    assert OWNED in ana.lines()
+    ana.line("/topic hora da ração")
+    ana.line("/part")
+    ana.raw()
+    ana.line("/rooms")
+    assert "***   #gatos (0): hora da ração" in ana.lines()
+    second = Harness(store=store)
+    second.service.startService()
+    bob = second.join("bob")
+    bob.line("/rooms")
+    assert "***   #gatos (0): hora da ração" in bob.lines()
+    bob.line("/join #gatos")
+    lines = bob.lines()
+    assert "*** Tópico de #gatos: hora da ração" in lines
+    assert OWNED not in lines
+    assert second.service.rooms["#gatos"].owner == "ana"
+
+
+def test_an_unregistered_creator_owns_nothing_and_the_room_vanishes_when_empty():
+    chat = Harness()
+    bob = chat.join("bob")
+    bob.line("/join #gatos")
+    assert OWNED not in bob.lines()
+    bob.line("/op bob")
+    assert bob.lines() == [
+        "!!! A sala #gatos não tem dono (só quem está identificado com um apelido registrado é "
+        "dono da sala que cria)."
+    ]
+    bob.line("/part")
+    assert "#gatos" not in chat.service.rooms
+
+
+def test_the_owner_names_and_removes_operators_by_account():
+    chat = Harness()
+    ana = operator(chat, "ana", "senha-da-ana")
+    ana.line("/join #gatos")
+    bia = operator(chat, "bia", "senha-da-bia")
+    bia.line("/join #gatos")
+    carl = chat.join("carl")
+    carl.line("/join #gatos")
+    chat.clear()
+    carl.line("/op carl")
+    assert carl.lines() == ["!!! Só o dono da sala #gatos pode usar /op."]
+    ana.line("/op carl")
+    assert ana.lines() == [
+        "!!! carl não está identificado com um apelido registrado: só contas podem ser "
+        "operadoras."
+    ]
+    ana.line("/op bia")
+    assert ana.lines() == ["*** ana fez de bia operador(a) da sala #gatos."]
+    assert carl.lines() == ["*** ana fez de bia operador(a) da sala #gatos."]
+    assert chat.store.rooms().result[0].ops == ("bia",)
+    ana.line("/op bia")
+    assert ana.lines() == ["!!! bia já é operador(a) da sala #gatos."]
+    bia.raw()
+    bia.line("/deop bia")
+    assert bia.lines() == ["!!! Só o dono da sala #gatos pode usar /deop."]
+    ana.line("/deop bia")
+    assert ana.lines() == ["*** ana tirou bia dos operadores da sala #gatos."]
+    ana.line("/deop bia")
+    assert ana.lines() == ["!!! bia não é operador(a) da sala #gatos."]
+    for line, expected in [("/op", "!!! Uso: /op APELIDO"), ("/deop", "!!! Uso: /deop APELIDO")]:
+        ana.line(line)
+        assert ana.lines() == [expected]
+
+
+def test_drop_gives_the_room_up():
+    chat = Harness()
+    ana = operator(chat, "ana", "senha-da-ana")
+    ana.line("/join #gatos")
+    ana.raw()
+    ana.line("/drop")
+    assert ana.lines() == [
+        "*** ana liberou a sala #gatos: ela não tem mais dono e some quando ficar vazia."
+    ]
+    assert chat.store.rooms().result == []
+    ana.line("/part")
+    assert "#gatos" not in chat.service.rooms
+
+
+def test_a_server_operator_can_drop_any_owned_room():
+    chat = Harness(operators=("op",))
+    ana = operator(chat, "ana", "senha-da-ana")
+    ana.line("/join #gatos")
+    ana.line("/part")
+    op = operator(chat)
+    op.line("/join #gatos")
+    op.raw()
+    op.line("/drop")
+    assert op.lines()[0].startswith("*** op liberou a sala #gatos")

@@ -92,12 +92,20 @@ class Member:
 
 @attrs.define(eq=False)
 class Room:
-    """A room: it exists while it has members."""
+    """A room: it exists while it has members, or while it has an owner (an owned room is
+    stored, and lasts across restarts and emptiness)."""
 
     name: str
     key: str
     topic: str = ""
     members: dict[SessionId, Member] = attrs.field(factory=dict)
+    owner: str | None = None
+    """The account key of its owner: the identified user who created it."""
+    ops: set[str] = attrs.field(factory=set)
+    """The account keys of its operators (besides the owner)."""
+    modes: str = ""
+    password: str = ""
+    created: float = 0.0
 
 
 def room_name(raw: str) -> tuple[str, str]:
@@ -199,6 +207,7 @@ class ChatService(Service):
             events.Acted: self._publish,
             events.TopicSet: self._topic_set,
             events.Wall: self._publish,
+            events.Moderated: self._publish,
         }
         self.moderation = Moderation(self, operators)
 
@@ -267,8 +276,8 @@ class ChatService(Service):
         Fails with L{ChatError} if the nickname is invalid, taken, looks like another, or is
         registered and the password is missing or wrong.
         """
-        loading = self.accounts.loaded()
-        if loading is not None:  # just started: wait until registered nicknames are known
+        loading = self.accounts.loaded() or self.moderation.loaded()
+        if loading is not None:  # just started: wait for the registered nicknames and rooms
             return loading.addCallback(lambda _: self.connect(session, raw_nick, password))
         try:
             nick, key = _nickname(raw_nick)
@@ -773,14 +782,36 @@ class ChatService(Service):
 
     def _enter_room(self, member: Member, name: str, key: str, door: IDoor | None) -> Room:
         room = self.rooms.get(key)
+        created = room is None
         if room is None:
-            room = self.rooms[key] = Room(name, key)
-            self._room_skeletons.setdefault(confusables.skeleton(name), key)
+            room = self._new_room(name, key)
         room.members[member.session] = member
         member._enter(room)
         if door is not None:
             door.subscribe(key, member.session)
+        if created and member.account is not None and key != self.lobby_key:
+            self.moderation.room_created(room, member)
         return room
+
+    def _new_room(self, name: str, key: str) -> Room:
+        room = self.rooms[key] = Room(name, key)
+        self._room_skeletons.setdefault(confusables.skeleton(name), key)
+        return room
+
+    def restore_room(self, name: str, key: str) -> Room:
+        """The room C{key}, created empty if it does not exist (an owned room from the store)."""
+        room = self.rooms.get(key)
+        return room if room is not None else self._new_room(name, key)
+
+    def delete_room_if_unused(self, room: Room) -> None:
+        """Forget C{room} if it has neither members nor an owner."""
+        if room.members or room.owner is not None or self.rooms.get(room.key) is not room:
+            return
+        del self.rooms[room.key]
+        skeleton = confusables.skeleton(room.name)
+        if self._room_skeletons.get(skeleton) == room.key:
+            del self._room_skeletons[skeleton]
+        self.history.forget_room(room.key)
 
     def _room_left(self, envelope: Envelope) -> None:
         event: events.RoomLeft = envelope.event  # type: ignore[assignment]
@@ -794,12 +825,7 @@ class ChatService(Service):
     def _remove_from_room(self, member: Member, room: Room, door: IDoor | None) -> None:
         member._leave(room)
         del room.members[member.session]
-        if not room.members:
-            del self.rooms[room.key]
-            skeleton = confusables.skeleton(room.name)
-            if self._room_skeletons.get(skeleton) == room.key:
-                del self._room_skeletons[skeleton]
-            self.history.forget_room(room.key)
+        self.delete_room_if_unused(room)
         if door is not None:
             door.unsubscribe(room.key, member.session)
 
@@ -824,6 +850,8 @@ class ChatService(Service):
         room = self.rooms.get(envelope.room) if envelope.room is not None else None
         if room is not None:
             room.topic = event.topic
+            if room.owner is not None:
+                self.moderation.save_room(room)
         self._publish(envelope)
 
     # Service

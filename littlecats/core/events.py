@@ -142,6 +142,19 @@ class Acted:
 
 
 @attrs.frozen
+class Moderated:
+    """A moderation action in C{room}, told to its members: C{by} did C{action} (op, deop,
+    drop, kick, ban, unban, mute, unmute, mode, invite, voice) to C{target}, with C{detail}
+    (a reason, a duration, modes) as the action has it."""
+
+    room: str
+    action: str
+    by: str
+    target: str = ""
+    detail: str = ""
+
+
+@attrs.frozen
 class TopicSet:
     room: str
     nick: str
@@ -227,6 +240,13 @@ class Banned:
 
 
 @attrs.frozen
+class RoomOwned:
+    """Delivered to the identified member who just created C{room}: it is theirs."""
+
+    room: str
+
+
+@attrs.frozen
 class Identified:
     """Delivered to a session that has just identified to the registered nickname C{nick}."""
 
@@ -241,7 +261,7 @@ class Ghosted:
 
 
 ServerEvent = Connected | Disconnected | Renamed | Wall | ShuttingDown
-RoomEvent = RoomJoined | RoomLeft | Said | Acted | TopicSet
+RoomEvent = RoomJoined | RoomLeft | Said | Acted | TopicSet | Moderated
 DirectEvent = (
     PrivateReceived
     | PrivateSent
@@ -254,6 +274,7 @@ DirectEvent = (
     | Ghosted
     | Killed
     | Banned
+    | RoomOwned
 )
 Event = ServerEvent | RoomEvent | DirectEvent
 

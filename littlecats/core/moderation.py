@@ -33,10 +33,10 @@ from littlecats.moderation import (
     parse_duration,
     parse_mask,
 )
-from littlecats.storage.interface import BanRecord
+from littlecats.storage.interface import BanRecord, RoomRecord
 
 if TYPE_CHECKING:
-    from littlecats.core.chat import ChatService, Member
+    from littlecats.core.chat import ChatService, Member, Room
     from littlecats.core.interfaces import ISession
     from littlecats.storage.interface import ModAction
 
@@ -60,9 +60,39 @@ class Moderation:
         self.operators = frozenset(nicknames.fold(name) for name in operators)
         self.gbans = BanList(chat.clock, self._gban_expired)  # type: ignore[arg-type]
         """The server-wide bans (`/gban`), by mask."""
+        self._waiting: list[defer.Deferred[None]] | None = None
+
+    def loaded(self) -> defer.Deferred[None] | None:
+        """None once the stored rooms are known; else a Deferred firing then."""
+        if self._waiting is None:
+            return None
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._waiting.append(waiter)
+        return waiter
+
+    def _rooms_loaded(self) -> None:
+        waiting, self._waiting = self._waiting or [], None
+        for waiter in waiting:
+            waiter.callback(None)
 
     def start(self) -> None:
-        """Load the stored bans (the expired ones are lifted on the next turn)."""
+        """Load the stored rooms (nickname choices wait for them, so nobody creates a room
+        that is someone's) and bans (the expired ones are lifted on the next turn)."""
+        self._waiting = []
+
+        def rooms(records: list[RoomRecord]) -> None:
+            for record in records:
+                room = self.chat.restore_room(record.name, record.key)
+                room.owner, room.ops = record.owner, set(record.ops)
+                room.topic, room.modes, room.password = record.topic, record.modes, record.password
+                room.created = record.created
+            self._rooms_loaded()
+
+        def rooms_failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template("log-rooms-unreadable"), failure)
+            self._rooms_loaded()
+
+        self.chat.store.rooms().addCallbacks(rooms, rooms_failed)
 
         def loaded(records: list[BanRecord]) -> None:
             for record in records:
@@ -85,6 +115,108 @@ class Moderation:
 
     def stop(self) -> None:
         self.gbans.clear()
+
+    # Owned rooms
+
+    def room_created(self, room: Room, member: Member) -> None:
+        """C{member}, identified, created C{room}: it owns it."""
+        room.owner = member.account
+        room.created = self.chat.clock.seconds()  # type: ignore[attr-defined]
+        self.save_room(room)
+        self.chat.deliver_direct(member.session, events.RoomOwned(room.name))
+
+    def save_room(self, room: Room) -> None:
+        """Store owned C{room} as it is now; a failure is logged (the room goes on)."""
+        if room.owner is None:
+            return
+        record = RoomRecord(
+            room.key,
+            room.name,
+            room.owner,
+            room.topic,
+            room.modes,
+            room.password,
+            room.created,
+            tuple(sorted(room.ops)),
+        )
+
+        def failed(failure: Failure) -> None:
+            self.log.failure(
+                self.chat.catalog.template("log-room-not-saved"), failure, room=room.name
+            )
+
+        self.chat.store.save_room(record).addErrback(failed)
+
+    def is_room_op(self, member: Member, room: Room) -> bool:
+        """Whether C{member} moderates C{room}: its owner, one of its operators, or a server
+        operator (who also moderates the lobby)."""
+        account = member.account
+        if account is not None and (account == room.owner or account in room.ops):
+            return True
+        return self.is_operator(member)
+
+    def _require_room_op(self, member: Member, room: Room, command: str) -> None:
+        if not self.is_room_op(member, room):
+            raise ChatError("err-not-room-op", room=room.name, command=command)
+
+    def _require_owner(self, member: Member, room: Room, command: str) -> None:
+        if room.owner is None:
+            raise ChatError("err-room-not-owned", room=room.name)
+        if member.account != room.owner and not self.is_operator(member):
+            raise ChatError("err-not-owner", room=room.name, command=command)
+
+    def _tell(self, room: Room, action: str, by: str, target: str = "", detail: str = "") -> None:
+        self.chat.backend.publish(
+            Envelope(events.Moderated(room.name, action, by, target, detail), room.key)
+        )
+
+    def _present(self, raw_nick: str) -> Member:
+        target = self.chat.members.get(nicknames.fold(raw_nick.strip()))
+        if target is None:
+            raise ChatError("err-no-such-nick", nick=raw_nick.strip())
+        return target
+
+    def op(self, member: Member, room: Room, raw_nick: str) -> None:
+        """Make C{raw_nick}'s account an operator of C{room} (the owner only)."""
+        self._require_owner(member, room, "op")
+        target = self._present(raw_nick)
+        if target.account is None:
+            raise ChatError("err-target-not-identified", nick=target.nick)
+        if target.account == room.owner or target.account in room.ops:
+            raise ChatError("err-already-op", nick=target.nick, room=room.name)
+        room.ops.add(target.account)
+        self.save_room(room)
+        self._tell(room, "op", member.nick, target.nick)
+        self.record(member, "op", target.nick, room.name, "")
+
+    def deop(self, member: Member, room: Room, raw_nick: str) -> None:
+        """Take C{raw_nick}'s account (connected, or an account name) off C{room}'s operators."""
+        self._require_owner(member, room, "deop")
+        wanted = raw_nick.strip()
+        present = self.chat.members.get(nicknames.fold(wanted))
+        account = present.account if present is not None else nicknames.fold(wanted)
+        if account is None or account not in room.ops:
+            raise ChatError("err-not-op", nick=wanted, room=room.name)
+        room.ops.discard(account)
+        self.save_room(room)
+        self._tell(room, "deop", member.nick, present.nick if present is not None else wanted)
+        self.record(member, "deop", wanted, room.name, "")
+
+    def drop(self, member: Member, room: Room) -> None:
+        """Give C{room} up: it has no owner, operators, modes or bans any more, and vanishes
+        once empty."""
+        self._require_owner(member, room, "drop")
+
+        def failed(failure: Failure) -> None:
+            self.log.failure(
+                self.chat.catalog.template("log-room-not-saved"), failure, room=room.name
+            )
+
+        self.chat.store.delete_room(room.key).addErrback(failed)
+        room.owner, room.ops, room.modes, room.password = None, set(), "", ""
+        self._tell(room, "drop", member.nick)
+        self.record(member, "drop", "", room.name, "")
+        self.chat.delete_room_if_unused(room)
 
     # Who is kept out
 

@@ -85,6 +85,10 @@ class TelnetDoor:
                 f["killed-reason"](by=e.by, reason=e.reason) if e.reason else f["killed"](by=e.by)
             ).encode(),
             events.Wall: lambda e: f["wall"](nick=e.nick, text=e.text).encode(),
+            events.Moderated: lambda e: f[f"mod-{e.action}"](
+                room=e.room, by=e.by, target=e.target, detail=e.detail
+            ).encode(),
+            events.RoomOwned: lambda e: f["room-owned"](room=e.room).encode(),
             events.Banned: lambda e: (
                 f["banned-reason"](by=e.by, reason=e.reason) if e.reason else f["banned"](by=e.by)
             ).encode(),

@@ -18,6 +18,7 @@ from typing import ClassVar
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from littlecats import nicknames
 from littlecats.core.chat import ChatError, ChatService, Member, Room, room_name
 from littlecats.core.history import MAX_PAGE
 from littlecats.core.moderation import MODLOG_DEFAULT, MODLOG_MAX
@@ -43,6 +44,7 @@ HELP_LINES = (
     "help-password",
     "help-unregister",
     "help-room-owner",
+    "help-room-op",
     "help-me",
     "help-quit",
     "help-help",
@@ -89,7 +91,10 @@ class LineCommands:
             if not line:
                 return None
             if line[0] != "/":  # the common case, kept short: text for the room
-                self.chat.say(member, self.current_room(member), line)
+                try:
+                    self.chat.say(member, self.current_room(member), line)
+                except ChatError as refused:  # muted (try costs nothing when nothing raises)
+                    session.notice(refused.msgid, **refused.fields)
                 return None
             return self.chat_line(session, member, line)
         if session.state is State.NICKNAME:
@@ -146,7 +151,10 @@ class LineCommands:
     ) -> defer.Deferred[object] | None:
         """A line starting with C{/}: a command, or C{//text} for C{/text} as text."""
         if line.startswith("//"):
-            self.chat.say(member, self.current_room(member), line[1:])
+            try:
+                self.chat.say(member, self.current_room(member), line[1:])
+            except ChatError as refused:
+                session.notice(refused.msgid, **refused.fields)
             return None
         command, _, argument = line[1:].partition(" ")
         handler = self.commands.get(command.casefold())
@@ -189,6 +197,10 @@ class LineCommands:
         self, session: Session, member: Member, argument: str
     ) -> defer.Deferred[None] | None:
         nick, _, password = argument.partition(" ")
+        if password and self.chat.accounts.registered(nicknames.fold(nick)) is None:
+            # Not a registered nickname: the words are all the nickname wanted (and a space
+            # in it gets the usual explanation), not a nickname and a password.
+            nick, password = argument, ""
         if not nick:
             session.notice("err-usage-nick")
             return None
@@ -375,6 +387,48 @@ class LineCommands:
             return
         self.chat.moderation.deop(member, self.current_room(member), argument)
 
+    def cmd_kick(self, session: Session, member: Member, argument: str) -> None:
+        nick, _, reason = argument.partition(" ")
+        if not nick:
+            session.notice("err-usage-kick")
+            return
+        self.chat.moderation.kick(member, self.current_room(member), nick, reason.strip())
+
+    def cmd_ban(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-ban")
+            return
+        self.chat.moderation.ban(member, self.current_room(member), argument)
+
+    def cmd_unban(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-unban")
+            return
+        self.chat.moderation.unban(member, self.current_room(member), argument)
+
+    def cmd_bans(self, session: Session, member: Member, argument: str) -> None:
+        room = self.current_room(member)
+        bans = self.chat.moderation.bans(member, room)
+        if not bans:
+            session.notice("bans-none", room=room.name)
+            return
+        session.notice("bans", room=room.name, count=len(bans))
+        for mask, setter, until, reason in bans:
+            session.notice("bans-entry", mask=mask, setter=setter, until=until, reason=reason)
+
+    def cmd_mute(self, session: Session, member: Member, argument: str) -> None:
+        nick, _, duration = argument.partition(" ")
+        if not nick:
+            session.notice("err-usage-mute")
+            return
+        self.chat.moderation.mute(member, self.current_room(member), nick, duration.strip())
+
+    def cmd_unmute(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-unmute")
+            return
+        self.chat.moderation.unmute(member, self.current_room(member), argument)
+
     def cmd_drop(self, session: Session, member: Member, argument: str) -> None:
         self.chat.moderation.drop(member, self.current_room(member))
 
@@ -448,6 +502,12 @@ class LineCommands:
         "op": cmd_op,
         "deop": cmd_deop,
         "drop": cmd_drop,
+        "kick": cmd_kick,
+        "ban": cmd_ban,
+        "unban": cmd_unban,
+        "bans": cmd_bans,
+        "mute": cmd_mute,
+        "unmute": cmd_unmute,
     }
 
 

@@ -369,3 +369,186 @@ def test_a_server_operator_can_drop_any_owned_room():
     op.raw()
     op.line("/drop")
     assert op.lines()[0].startswith("*** op liberou a sala #gatos")
+
+
+def owned_room(chat: Harness):
+    """ana owns #gatos; troll and bia are in it too."""
+    ana = operator(chat, "ana", "senha-da-ana")
+    ana.line("/join #gatos")
+    troll = chat.join("troll", host="203.0.113.9")
+    troll.line("/join #gatos")
+    bia = chat.join("bia")
+    bia.line("/join #gatos")
+    chat.clear()
+    return ana, troll, bia
+
+
+def test_kick_sends_someone_back_to_the_lobby_with_the_reason_shown_to_the_room():
+    chat = Harness(history=0)
+    ana, troll, bia = owned_room(chat)
+    ana.line("/kick troll chega")
+    notice = "*** ana expulsou troll da sala #gatos (motivo: chega)."
+    assert ana.lines() == [notice]
+    assert bia.lines() == [notice]
+    assert troll.lines()[0] == notice
+    assert troll.session.member.last_room().key == "#lobby"
+    troll.line("/join #gatos")  # a kick is not a ban
+    assert troll.lines()[0] == "*** troll entrou na sala #gatos."
+
+
+def test_a_room_ban_sends_out_and_keeps_out_until_it_expires():
+    chat = Harness()
+    ana, troll, bia = owned_room(chat)
+    ana.line("/ban 203.0.113.0/24 10m flood")
+    notice = "*** ana baniu 203.0.113.0/24 da sala #gatos (até "
+    assert ana.lines()[0].startswith(notice)
+    assert troll.lines()[0].startswith(notice)
+    assert troll.session.member.last_room().key == "#lobby"
+    assert bia.session.member.last_room().key == "#gatos"
+    troll.raw()
+    troll.line("/join #gatos")
+    line = troll.lines()[0]
+    assert re.fullmatch(
+        r"!!! Você está banido da sala #gatos até [\d/]+ [\d:]+\. Motivo: flood", line
+    ), line
+    ana.line("/bans")
+    assert ana.lines()[0] == "*** Banimentos da sala #gatos (1):"
+    chat.clock.advance(600)
+    troll.line("/join #gatos")
+    assert troll.lines()[0] == "*** troll entrou na sala #gatos."
+    assert chat.store.bans().result == []
+
+
+def test_a_room_ban_lasts_across_a_restart_in_an_owned_room_and_unban_lifts_it():
+    from littlecats.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    first = Harness(store=store)
+    ana, _troll, _bia = owned_room(first)
+    ana.line("/ban account:bob spam")
+    second = Harness(store=store)
+    second.service.startService()
+    bob = second.join("bob")
+    bob.line("/register senha-do-bob")
+    bob.raw()
+    bob.line("/join #gatos")
+    assert bob.lines() == [
+        "!!! Você está banido da sala #gatos até o banimento ser retirado. Motivo: spam"
+    ]
+    ana2 = second.connect()
+    ana2.raw()
+    ana2.line("ana")
+    ana2.line("senha-da-ana")
+    ana2.line("/join #gatos")
+    ana2.raw()
+    ana2.line("/unban account:BOB")
+    assert ana2.lines() == ["*** ana retirou o banimento de account:bob da sala #gatos."]
+    bob.raw()
+    bob.line("/join #gatos")
+    assert bob.lines()[0] == "*** bob entrou na sala #gatos."
+
+
+def test_a_muted_member_cannot_speak_and_the_room_is_told():
+    chat = Harness()
+    ana, troll, bia = owned_room(chat)
+    ana.line("/mute troll 5m")
+    notice = "*** ana silenciou troll na sala #gatos (até "
+    assert bia.lines()[0].startswith(notice)
+    troll.raw()
+    troll.line("ainda posso falar?")
+    troll.line("/me tenta")
+    assert troll.lines() == [
+        "!!! Você está silenciado na sala #gatos; sua mensagem não foi enviada.",
+        "!!! Você está silenciado na sala #gatos; sua mensagem não foi enviada.",
+    ]
+    assert bia.lines() == []
+    troll.line("/join #outra")
+    troll.line("lá eu falo")
+    assert troll.lines()[-1] == "<troll> lá eu falo"
+    troll.line("/join #gatos")
+    troll.raw()
+    chat.clock.advance(300)
+    troll.line("voltei")
+    assert troll.lines() == ["<troll> voltei"]
+    ana.line("/mute troll")
+    ana.line("/unmute troll")
+    assert ana.lines()[-1] == "*** ana devolveu a voz a troll na sala #gatos."
+    troll.raw()
+    troll.line("obrigado")
+    assert troll.lines() == ["<troll> obrigado"]
+
+
+def test_room_moderation_refusals():
+    chat = Harness()
+    ana, troll, _bia = owned_room(chat)
+    for line, expected in [
+        ("/kick ana", "!!! Só operadores da sala #gatos podem usar /kick."),
+        ("/ban 10.0.0.1", "!!! Só operadores da sala #gatos podem usar /ban."),
+        ("/unban 10.0.0.1", "!!! Só operadores da sala #gatos podem usar /unban."),
+        ("/bans", "!!! Só operadores da sala #gatos podem usar /bans."),
+        ("/mute ana", "!!! Só operadores da sala #gatos podem usar /mute."),
+        ("/unmute ana", "!!! Só operadores da sala #gatos podem usar /unmute."),
+    ]:
+        troll.line(line)
+        assert troll.lines() == [expected], line
+    for line, expected in [
+        ("/kick", "!!! Uso: /kick APELIDO [motivo]"),
+        ("/kick ninguem", "!!! ninguem não está na sala #gatos."),
+        ("/ban", "!!! Uso: /ban MÁSCARA [DURAÇÃO] [motivo]"),
+        ("/unban 10.0.0.1", "!!! 10.0.0.1 não está banido da sala #gatos."),
+        ("/bans", "*** A sala #gatos não tem banimentos."),
+        ("/mute", "!!! Uso: /mute APELIDO [DURAÇÃO]"),
+        ("/mute troll 5x", "!!! 5x não é uma duração: use um número e uma unidade, como 30s, "
+         "10m, 2h, 7d, 1w ou 1h30m."),
+        ("/unmute troll", "!!! troll não está silenciado na sala #gatos."),
+    ]:
+        ana.line(line)
+        assert ana.lines() == [expected], line
+
+
+def test_server_operators_moderate_the_lobby_but_nobody_is_kicked_out_of_it():
+    chat = Harness(operators=("op",))
+    op = operator(chat)
+    troll = chat.join("troll")
+    chat.clear()
+    op.line("/kick troll")
+    assert op.lines() == [
+        "!!! Ninguém é expulso do saguão #lobby: use /mute, ou /kill sendo operador do servidor."
+    ]
+    op.line("/mute troll")
+    troll.raw()
+    troll.line("spam")
+    assert troll.lines() == [
+        "!!! Você está silenciado na sala #lobby; sua mensagem não foi enviada."
+    ]
+    ana = chat.join("ana")
+    ana.line("/mute troll")
+    assert ana.lines() == ["!!! Só operadores da sala #lobby podem usar /mute."]
+
+
+def test_a_kick_in_the_middle_of_a_busy_turn_keeps_everyone_elses_lines_in_order():
+    chat = Harness()
+    ana, troll, bia = owned_room(chat)
+    bia.line("um")
+    troll.line("dois")
+    ana.line("/kick troll")
+    bia.line("três")
+    assert bia.lines() == [
+        "<bia> um",
+        "<troll> dois",
+        "*** ana expulsou troll da sala #gatos (motivo: não informado).",
+        "<bia> três",
+    ]
+
+
+def test_kick_order_seen_by_the_operator_too():
+    chat = Harness()
+    ana, _troll, bia = owned_room(chat)
+    bia.line("um")
+    ana.line("/kick troll")
+    bia.line("dois")
+    assert ana.lines() == [
+        "<bia> um",
+        "*** ana expulsou troll da sala #gatos (motivo: não informado).",
+        "<bia> dois",
+    ]

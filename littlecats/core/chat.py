@@ -481,6 +481,7 @@ class ChatService(Service):
                 raise ChatError("err-room-lookalike", room=name, other=self.rooms[other].name)
         if member.room(key) is not None:
             raise ChatError("err-already-in-room", room=name)
+        self.moderation.check_room(member, name, key)
         return name, key
 
     def _still(self, sid: SessionId) -> Member:
@@ -503,14 +504,15 @@ class ChatService(Service):
         entered = member.room(key)  # in one process, in already (see connect)
         return defer.succeed(entered) if entered is not None else self._until(member.session, key)
 
-    def part_room(self, member: Member, room: Room) -> None:
-        """C{member} leaves C{room}; the members who stay are told.
+    def part_room(self, member: Member, room: Room, quietly: bool = False) -> None:
+        """C{member} leaves C{room}; the members who stay are told (unless C{quietly}: a
+        moderation notice said it already).
 
         @raise ChatError: the member is not in it.
         """
         if member.room(room.key) is None:
             raise ChatError("err-not-in-room", room=room.name)
-        notice = self._notice(len(room.members), events.NOBODY)
+        notice = events.NOBODY if quietly else self._notice(len(room.members), events.NOBODY)
         self.backend.publish(
             Envelope(events.RoomLeft(room.name, member.session, member.nick, notice), room.key)
         )
@@ -544,12 +546,19 @@ class ChatService(Service):
     # Messages
 
     def say(self, member: Member, room: Room, text: str) -> None:
-        """A public line from C{member} to C{room}, the sender included."""
+        """A public line from C{member} to C{room}, the sender included.
+
+        @raise ChatError: the member is not in the room, or may not speak there (muted).
+        """
+        if self.moderation.mutes:
+            self.moderation.check_voice(member, room)
         self._to_member_room(member, room, events.Said(room.name, member.nick, text))
         self.history.record(room.key, SAID, member.nick, text)
 
     def act(self, member: Member, room: Room, text: str) -> None:
         """An action (`/me`) from C{member} to C{room}."""
+        if self.moderation.mutes:
+            self.moderation.check_voice(member, room)
         self._to_member_room(member, room, events.Acted(room.name, member.nick, text))
         self.history.record(room.key, ACTED, member.nick, text)
 
@@ -808,6 +817,7 @@ class ChatService(Service):
         if room.members or room.owner is not None or self.rooms.get(room.key) is not room:
             return
         del self.rooms[room.key]
+        self.moderation.forget_room(room.key)
         skeleton = confusables.skeleton(room.name)
         if self._room_skeletons.get(skeleton) == room.key:
             del self._room_skeletons[skeleton]

@@ -61,6 +61,11 @@ class Moderation:
         self.gbans = BanList(chat.clock, self._gban_expired)  # type: ignore[arg-type]
         """The server-wide bans (`/gban`), by mask."""
         self._waiting: list[defer.Deferred[None]] | None = None
+        self.room_bans: dict[str, BanList] = {}
+        """Each room's bans (`/ban`), by room key; only rooms that have some."""
+        self.mutes: dict[str, BanList] = {}
+        """Each room's muted members (`/mute`: by account, else by nickname), by room key;
+        empty when nobody is muted anywhere, which is all the delivery path checks."""
 
     def loaded(self) -> defer.Deferred[None] | None:
         """None once the stored rooms are known; else a Deferred firing then."""
@@ -96,17 +101,17 @@ class Moderation:
 
         def loaded(records: list[BanRecord]) -> None:
             for record in records:
-                if record.scope:
-                    continue  # a room's ban: the room's own list (later)
                 try:
                     mask = parse_mask(record.mask)
                 except MaskRejected:
                     template = self.chat.catalog.template("log-ban-unreadable")
                     self.log.warn(template, mask=record.mask)
                     continue
-                self.gbans.add(
-                    Ban(mask, record.setter, record.reason, record.created, record.expires)
-                )
+                ban = Ban(mask, record.setter, record.reason, record.created, record.expires)
+                if record.scope:
+                    self._room_bans(record.scope).add(ban)
+                else:
+                    self.gbans.add(ban)
 
         def failed(failure: Failure) -> None:
             self.log.failure(self.chat.catalog.template("log-bans-unreadable"), failure)
@@ -115,6 +120,198 @@ class Moderation:
 
     def stop(self) -> None:
         self.gbans.clear()
+        for bans in (*self.room_bans.values(), *self.mutes.values()):
+            bans.clear()
+
+    # Rooms: who may enter, who may speak
+
+    def _room_bans(self, key: str) -> BanList:
+        bans = self.room_bans.get(key)
+        if bans is None:
+            bans = self.room_bans[key] = BanList(
+                self.chat.clock,  # type: ignore[arg-type]
+                lambda ban: self._room_ban_expired(key, ban),
+            )
+        return bans
+
+    def check_room(self, member: Member, name: str, key: str) -> None:
+        """Refuse C{member} entering room C{key} if one of its bans names them.
+
+        @raise ChatError: banned from it.
+        """
+        bans = self.room_bans.get(key)
+        if bans is None:
+            return
+        session = self.chat.sessions.get(member.session)
+        host = session.host if session is not None else member.host
+        ban = bans.match(member.key, member.account, host)
+        if ban is not None:
+            raise ChatError(
+                "err-room-banned",
+                room=name,
+                until=self._until(ban),
+                reason=self._reason(ban.reason),
+            )
+
+    def check_voice(self, member: Member, room: Room) -> None:
+        """Refuse a line from C{member} in C{room} if it is muted there.
+
+        @raise ChatError: muted.
+        """
+        mutes = self.mutes.get(room.key)
+        if mutes is not None and mutes.match(member.key, member.account, None) is not None:
+            raise ChatError("err-muted", room=room.name)
+
+    def forget_room(self, key: str) -> None:
+        """Room C{key} is gone (it had no owner): its bans and mutes go with it."""
+        for table in (self.room_bans, self.mutes):
+            bans = table.pop(key, None)
+            if bans is not None:
+                bans.clear()
+
+    # Room operators' actions
+
+    def kick(self, member: Member, room: Room, raw_nick: str, reason: str) -> None:
+        """Send C{raw_nick} out of C{room} (back to the lobby), the reason shown to the room.
+
+        @raise ChatError: not a room operator, nobody of that nickname in the room, or the room
+            is the lobby.
+        """
+        self._require_room_op(member, room, "kick")
+        if room.key == self.chat.lobby_key:
+            raise ChatError("err-kick-lobby", room=room.name)
+        target = self._in_room(room, raw_nick)
+        reason = reason[:REASON_MAX_LENGTH]
+        self._tell(room, "kick", member.nick, target.nick, self._reason(reason))
+        self._send_out(target, room)
+        self.record(member, "kick", target.nick, room.name, reason)
+
+    def _in_room(self, room: Room, raw_nick: str) -> Member:
+        target = self.chat.members.get(nicknames.fold(raw_nick.strip()))
+        if target is None or room.members.get(target.session) is not target:
+            raise ChatError("err-not-in-this-room", nick=raw_nick.strip(), room=room.name)
+        return target
+
+    def _send_out(self, target: Member, room: Room) -> None:
+        """Move C{target} out of C{room} (a moderation notice told the room already); one
+        left in no room at all lands in the lobby."""
+        self.chat.part_room(target, room, quietly=True)
+        current = self.chat.by_session.get(target.session)
+        if current is not None and current.last_room() is None:
+            self.chat.join_room(current, self.chat.lobby)
+
+    def ban(self, member: Member, room: Room, argument: str) -> str:
+        """Ban C{MASK [DURATION] [reason]} from C{room}: members it matches are sent out, and it
+        refuses their joins (stored with an owned room; lifted on time).  Returns the mask.
+
+        @raise ChatError: not a room operator, or a bad mask or duration.
+        """
+        self._require_room_op(member, room, "ban")
+        mask, duration, reason = _ban_arguments(argument)
+        now = self.chat.clock.seconds()  # type: ignore[attr-defined]
+        expires = None if duration is None else now + duration
+        ban = Ban(mask, member.nick, reason, now, expires)
+        self._room_bans(room.key).add(ban)
+        if room.owner is not None:
+            self._store_ban(BanRecord(room.key, str(mask), member.nick, reason, now, expires))
+        detail = self.chat.catalog.text(
+            "ban-detail", until=self._until(ban), reason=self._reason(reason)
+        )
+        self._tell(room, "ban", member.nick, str(mask), detail)
+        for target in list(room.members.values()):
+            session = self.chat.sessions.get(target.session)
+            host = session.host if session is not None else target.host
+            if mask.matches(target.key, target.account, host):
+                self._send_out(target, room)
+        self.record(member, "ban", str(mask), room.name, reason)
+        return str(mask)
+
+    def _store_ban(self, record: BanRecord) -> None:
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
+
+        self.chat.store.save_ban(record).addErrback(failed)
+
+    def _delete_ban(self, scope: str, mask: str) -> None:
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
+
+        self.chat.store.delete_ban(scope, mask).addErrback(failed)
+
+    def unban(self, member: Member, room: Room, raw_mask: str) -> str:
+        """Lift C{room}'s ban on C{raw_mask}; returns the mask's canonical text."""
+        self._require_room_op(member, room, "unban")
+        mask = _mask(raw_mask.strip())
+        bans = self.room_bans.get(room.key)
+        if bans is None or bans.remove(mask) is None:
+            raise ChatError("err-not-banned-here", mask=str(mask), room=room.name)
+        self._delete_ban(room.key, str(mask))
+        self._tell(room, "unban", member.nick, str(mask))
+        self.record(member, "unban", str(mask), room.name, "")
+        return str(mask)
+
+    def bans(self, member: Member, room: Room) -> list[tuple[str, str, str, str]]:
+        """C{room}'s bans in force, oldest first, as (mask, setter, until, reason) texts."""
+        self._require_room_op(member, room, "bans")
+        return [
+            (str(ban.mask), ban.setter, self._until(ban), self._reason(ban.reason))
+            for ban in self.room_bans.get(room.key, ())
+        ]
+
+    def _room_ban_expired(self, key: str, ban: Ban) -> None:
+        self._delete_ban(key, str(ban.mask))
+        room = self.chat.rooms.get(key)
+        self.record(None, "ban-expired", str(ban.mask), room.name if room else key, "")
+
+    def mute(self, member: Member, room: Room, raw_nick: str, raw_duration: str) -> None:
+        """Refuse C{raw_nick}'s lines in C{room} (by account if identified, else by nickname)
+        until unmuted or for C{raw_duration}; the room is told."""
+        self._require_room_op(member, room, "mute")
+        target = self._in_room(room, raw_nick)
+        duration = None
+        if raw_duration:
+            try:
+                duration = parse_duration(raw_duration)
+            except DurationRejected as rejected:
+                raise ChatError(rejected.msgid, **rejected.fields) from None
+        mask = _member_mask(target)
+        now = self.chat.clock.seconds()  # type: ignore[attr-defined]
+        mute = Ban(mask, member.nick, "", now, None if duration is None else now + duration)
+        mutes = self.mutes.get(room.key)
+        if mutes is None:
+            mutes = self.mutes[room.key] = BanList(
+                self.chat.clock,  # type: ignore[arg-type]
+                lambda ban: self._mute_expired(room.key, ban),
+            )
+        mutes.add(mute)
+        self._tell(room, "mute", member.nick, target.nick, self._until(mute))
+        self.record(member, "mute", target.nick, room.name, raw_duration)
+
+    def unmute(self, member: Member, room: Room, raw_nick: str) -> None:
+        """Let C{raw_nick} speak in C{room} again."""
+        self._require_room_op(member, room, "unmute")
+        wanted = raw_nick.strip()
+        present = self.chat.members.get(nicknames.fold(wanted))
+        mutes = self.mutes.get(room.key)
+        mask = _member_mask(present) if present is not None else _mask(wanted)
+        if mutes is None or mutes.remove(mask) is None:
+            raise ChatError("err-not-muted", nick=wanted, room=room.name)
+        if not len(mutes):
+            self._drop_mutes(room.key, mutes)
+        self._tell(room, "unmute", member.nick, present.nick if present is not None else wanted)
+        self.record(member, "unmute", wanted, room.name, "")
+
+    def _mute_expired(self, key: str, mute: Ban) -> None:
+        mutes = self.mutes.get(key)
+        if mutes is not None and not len(mutes):
+            self._drop_mutes(key, mutes)
+        room = self.chat.rooms.get(key)
+        self.record(None, "mute-expired", str(mute.mask), room.name if room else key, "")
+
+    def _drop_mutes(self, key: str, mutes: BanList) -> None:
+        if self.mutes.get(key) is mutes:
+            del self.mutes[key]
+            mutes.clear()
 
     # Owned rooms
 
@@ -437,3 +634,8 @@ def _ban_arguments(argument: str) -> tuple[Mask, float | None, str]:
         rest = rest[1:]
     reason = " ".join(rest)[:REASON_MAX_LENGTH]
     return mask, duration, reason
+
+
+def _member_mask(member: Member) -> Mask:
+    """The mask naming C{member} for a mute: its account if identified, else its nickname."""
+    return parse_mask(f"account:{member.account}" if member.account else f"nick:{member.key}")

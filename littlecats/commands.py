@@ -45,6 +45,7 @@ HELP_LINES = (
     "help-unregister",
     "help-room-owner",
     "help-room-op",
+    "help-room-modes",
     "help-me",
     "help-quit",
     "help-help",
@@ -269,8 +270,24 @@ class LineCommands:
         if not argument:
             session.notice("err-usage-join")
             return None
-        name, _ = self.chat.room_to_enter(member, argument)  # refused before leaving here
-        return self._move(session, member, self.current_room(member), name)
+        wanted, _, password = argument.partition(" ")
+        password = password.strip()
+        if password and not self._keyed(wanted):
+            # Only a room with a key (+k) takes one: otherwise the words are all the room name
+            # wanted (and a space in it gets the usual explanation).
+            wanted, password = argument, ""
+        # Refused before leaving the room the member is in.
+        name, _ = self.chat.room_to_enter(member, wanted, password)
+        return self._move(session, member, self.current_room(member), name, password)
+
+    def _keyed(self, raw_room: str) -> bool:
+        """Whether the room C{raw_room} names exists and needs a key to enter."""
+        try:
+            _, key = room_name(raw_room)
+        except ChatError:
+            return False
+        room = self.chat.rooms.get(key)
+        return room is not None and "k" in room.modes
 
     def cmd_part(
         self, session: Session, member: Member, argument: str
@@ -286,7 +303,7 @@ class LineCommands:
         return self._move(session, member, here, self.chat.lobby)
 
     def _move(
-        self, session: Session, member: Member, here: Room, there: str
+        self, session: Session, member: Member, here: Room, there: str, password: str = ""
     ) -> defer.Deferred[None]:
         """Leave C{here} for C{there}; once in, show its topic and members (the session
         waits for that, so the lines it types next go to the new room)."""
@@ -297,10 +314,11 @@ class LineCommands:
                 session.notice("topic", room=room.name, topic=room.topic)
             self._names(session, room)
 
-        return self.chat.join_room(member, there).addCallback(entered)
+        return self.chat.join_room(member, there, password).addCallback(entered)
 
     def cmd_rooms(self, session: Session, member: Member, argument: str) -> None:
-        rooms = self.chat.room_list()
+        visible = self.chat.moderation.visible
+        rooms = [room for room in self.chat.room_list() if visible(member, room)]
         session.notice("rooms", count=len(rooms))
         for room in rooms:
             if room.topic:
@@ -429,6 +447,35 @@ class LineCommands:
             return
         self.chat.moderation.unmute(member, self.current_room(member), argument)
 
+    def cmd_mode(self, session: Session, member: Member, argument: str) -> None:
+        room = self.current_room(member)
+        modes = self.chat.moderation.modes(member, room, argument)
+        if modes is not None:
+            if modes:
+                session.notice("modes", room=room.name, modes="+" + modes)
+            else:
+                session.notice("modes-none", room=room.name)
+
+    def cmd_invite(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-invite")
+            return
+        room = self.current_room(member)
+        nick = self.chat.moderation.invite(member, room, argument)
+        session.notice("invite-sent", nick=nick, room=room.name)
+
+    def cmd_voice(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-voice")
+            return
+        self.chat.moderation.voice(member, self.current_room(member), argument, True)
+
+    def cmd_devoice(self, session: Session, member: Member, argument: str) -> None:
+        if not argument:
+            session.notice("err-usage-devoice")
+            return
+        self.chat.moderation.voice(member, self.current_room(member), argument, False)
+
     def cmd_drop(self, session: Session, member: Member, argument: str) -> None:
         self.chat.moderation.drop(member, self.current_room(member))
 
@@ -508,6 +555,10 @@ class LineCommands:
         "bans": cmd_bans,
         "mute": cmd_mute,
         "unmute": cmd_unmute,
+        "mode": cmd_mode,
+        "invite": cmd_invite,
+        "voice": cmd_voice,
+        "devoice": cmd_devoice,
     }
 
 

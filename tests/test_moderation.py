@@ -552,3 +552,103 @@ def test_kick_order_seen_by_the_operator_too():
         "*** ana expulsou troll da sala #gatos (motivo: não informado).",
         "<bia> dois",
     ]
+
+
+def test_a_private_invite_only_room_with_a_locked_topic():
+    chat = Harness()
+    ana, troll, _bia = owned_room(chat)
+    ana.line("/topic só gatos pretos")
+    ana.line("/mode +it")
+    chat.clear()
+    troll.line("/topic spam")
+    assert troll.lines() == ["!!! Só operadores da sala #gatos podem usar /topic."]
+    carl = chat.join("carl")
+    carl.line("/join #gatos")
+    assert carl.lines() == ["!!! A sala #gatos é só para convidados (+i)."]
+    ana.raw()
+    ana.line("/invite carl")
+    assert ana.lines() == ["*** carl foi convidado(a) para a sala #gatos."]
+    assert carl.lines() == ["*** ana convidou você para a sala #gatos: /join #gatos"]
+    carl.line("/join #gatos")
+    assert "*** carl entrou na sala #gatos." in carl.lines()
+    ana.line("/mode")
+    assert ana.lines()[-1] == "*** Modos da sala #gatos: +it"
+    ana.line("/mode -it")
+    assert ana.lines()[-1] == "*** ana mudou os modos da sala #gatos: -it"
+    troll.raw()
+    troll.line("/topic agora pode")
+    assert troll.lines() == ["*** troll mudou o tópico de #gatos para: agora pode"]
+
+
+def test_a_keyed_room_needs_its_key_and_the_key_is_never_shown():
+    chat = Harness()
+    ana, troll, bia = owned_room(chat)
+    ana.line("/mode +k miau123")
+    assert bia.lines() == ["*** ana mudou os modos da sala #gatos: +k"]
+    carl = chat.join("carl")
+    carl.line("/join #gatos")
+    assert carl.lines() == ["!!! A sala #gatos pede uma senha: /join #gatos SENHA"]
+    carl.line("/join #gatos errada")
+    assert carl.lines() == ["!!! A sala #gatos pede uma senha: /join #gatos SENHA"]
+    carl.line("/join #gatos miau123")
+    assert "*** carl entrou na sala #gatos." in carl.lines()
+    for line, expected in [
+        ("/mode +k", "!!! +k precisa de uma senha sem espaços: /mode +k SENHA"),
+        ("/mode +x", "!!! Modo desconhecido: x. Modos: +i (convidados), +t (tópico), +m "
+         "(moderada), +k SENHA, +s (secreta)."),
+        ("/mode it", "!!! Uso: /mode [+|-MODOS] [SENHA], como /mode +it ou /mode +k segredo"),
+    ]:
+        ana.raw()
+        ana.line(line)
+        assert ana.lines() == [expected], line
+    troll.raw()
+    troll.line("/mode -k")
+    assert troll.lines() == ["!!! Só operadores da sala #gatos podem usar /mode."]
+
+
+def test_a_moderated_room_lets_only_operators_and_voiced_members_speak():
+    chat = Harness()
+    ana, troll, bia = owned_room(chat)
+    ana.line("/mode +m")
+    chat.clear()
+    bia.line("posso?")
+    assert bia.lines() == [
+        "!!! A sala #gatos está moderada (+m): só operadores e quem tem voz falam."
+    ]
+    ana.line("/voice bia")
+    assert troll.lines() == ["*** ana deu voz a bia na sala #gatos."]
+    bia.raw()
+    bia.line("agora sim")
+    assert troll.lines() == ["<bia> agora sim"]
+    ana.line("eu sempre posso")
+    assert troll.lines() == ["<ana> eu sempre posso"]
+    ana.line("/devoice bia")
+    bia.raw()
+    bia.line("e agora?")
+    assert bia.lines()[0].startswith("!!! A sala #gatos está moderada")
+
+
+def test_a_secret_room_is_not_listed_to_non_members():
+    chat = Harness()
+    ana, _troll, bia = owned_room(chat)
+    ana.line("/mode +s")
+    carl = chat.join("carl")
+    carl.line("/rooms")
+    assert not any("#gatos" in line for line in carl.lines())
+    bia.raw()
+    bia.line("/rooms")
+    assert any("#gatos" in line for line in bia.lines())
+
+
+def test_modes_of_an_owned_room_survive_a_restart():
+    from littlecats.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    first = Harness(store=store)
+    ana, _troll, _bia = owned_room(first)
+    ana.line("/mode +ik segredo")
+    second = Harness(store=store)
+    second.service.startService()
+    carl = second.join("carl")
+    carl.line("/join #gatos segredo")
+    assert carl.lines() == ["!!! A sala #gatos é só para convidados (+i)."]

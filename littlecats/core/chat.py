@@ -450,20 +450,24 @@ class ChatService(Service):
             return defer.fail(ChatError("err-nick-registered", nick=nick))
         return self._identify(member.host, key, password, sid).addCallback(claim)
 
-    def join_room(self, member: Member, raw_room: str) -> defer.Deferred[Room]:
+    def join_room(
+        self, member: Member, raw_room: str, password: str = ""
+    ) -> defer.Deferred[Room]:
         """C{member} enters room C{raw_room}, creating it; its members, the mover included,
         are told.  Fires with the room once the member is in it.
 
         @raise ChatError: the name is invalid, or the member is already there.
         """
-        name, key = self.room_to_enter(member, raw_room)
+        name, key = self.room_to_enter(member, raw_room, password)
         ready = self.history.ready(key)
         if ready is None:
             return self._enter(member, name, key)
         sid = member.session
         return ready.addCallback(lambda _: self._enter(self._still(sid), name, key))
 
-    def room_to_enter(self, member: Member, raw_room: str) -> tuple[str, str]:
+    def room_to_enter(
+        self, member: Member, raw_room: str, password: str = ""
+    ) -> tuple[str, str]:
         """The display name and key of room C{raw_room}, if C{member} may enter it.
 
         @raise ChatError: the name is invalid or looks like another room's, or the member is
@@ -481,7 +485,7 @@ class ChatService(Service):
                 raise ChatError("err-room-lookalike", room=name, other=self.rooms[other].name)
         if member.room(key) is not None:
             raise ChatError("err-already-in-room", room=name)
-        self.moderation.check_room(member, name, key)
+        self.moderation.check_room(member, name, key, password)
         return name, key
 
     def _still(self, sid: SessionId) -> Member:
@@ -550,14 +554,14 @@ class ChatService(Service):
 
         @raise ChatError: the member is not in the room, or may not speak there (muted).
         """
-        if self.moderation.mutes:
+        if room.modes or self.moderation.mutes:
             self.moderation.check_voice(member, room)
         self._to_member_room(member, room, events.Said(room.name, member.nick, text))
         self.history.record(room.key, SAID, member.nick, text)
 
     def act(self, member: Member, room: Room, text: str) -> None:
         """An action (`/me`) from C{member} to C{room}."""
-        if self.moderation.mutes:
+        if room.modes or self.moderation.mutes:
             self.moderation.check_voice(member, room)
         self._to_member_room(member, room, events.Acted(room.name, member.nick, text))
         self.history.record(room.key, ACTED, member.nick, text)
@@ -569,6 +573,8 @@ class ChatService(Service):
         """
         if len(topic) > TOPIC_MAX_LENGTH:
             raise ChatError("err-topic-long", max=TOPIC_MAX_LENGTH)
+        if "t" in room.modes:
+            self.moderation.require_room_op(member, room, "topic")
         self._to_member_room(member, room, events.TopicSet(room.name, member.nick, topic))
 
     def _to_member_room(self, member: Member, room: Room, event: events.RoomEvent) -> None:

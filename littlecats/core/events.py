@@ -240,6 +240,14 @@ class Banned:
 
 
 @attrs.frozen
+class Invited:
+    """Delivered to a member a room operator (C{by}) invited into C{room}."""
+
+    room: str
+    by: str
+
+
+@attrs.frozen
 class RoomOwned:
     """Delivered to the identified member who just created C{room}: it is theirs."""
 
@@ -275,6 +283,7 @@ DirectEvent = (
     | Killed
     | Banned
     | RoomOwned
+    | Invited
 )
 Event = ServerEvent | RoomEvent | DirectEvent
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from littlecats.core.interfaces import ISession
     from littlecats.storage.interface import ModAction
 
+ROOM_MODES = "ikmst"
+"""+i invite-only, +k key, +m moderated, +s secret, +t topic by operators only."""
 WALL_MAX_LENGTH = 400
 REASON_MAX_LENGTH = 200
 MODLOG_DEFAULT = 20
@@ -63,6 +65,10 @@ class Moderation:
         self._waiting: list[defer.Deferred[None]] | None = None
         self.room_bans: dict[str, BanList] = {}
         """Each room's bans (`/ban`), by room key; only rooms that have some."""
+        self.invites: dict[str, set[str]] = {}
+        """Who was invited into each invite-only room (accounts, else folded nicknames)."""
+        self.voices: dict[str, set[str]] = {}
+        """Who may speak in each moderated room besides its operators."""
         self.mutes: dict[str, BanList] = {}
         """Each room's muted members (`/mute`: by account, else by nickname), by room key;
         empty when nobody is muted anywhere, which is all the delivery path checks."""
@@ -134,11 +140,19 @@ class Moderation:
             )
         return bans
 
-    def check_room(self, member: Member, name: str, key: str) -> None:
-        """Refuse C{member} entering room C{key} if one of its bans names them.
+    def check_room(self, member: Member, name: str, key: str, password: str = "") -> None:
+        """Refuse C{member} entering room C{key} if one of its bans names them, or its modes
+        keep them out (+k without the key, +i without an invitation; its operators pass).
 
-        @raise ChatError: banned from it.
+        @raise ChatError: banned, or kept out.
         """
+        room = self.chat.rooms.get(key)
+        if room is not None and room.modes and not self.is_room_op(member, room):
+            if "k" in room.modes and password != room.password:
+                raise ChatError("err-room-key", room=room.name)
+            invited = self.invites.get(key, ())
+            if "i" in room.modes and member.key not in invited and member.account not in invited:
+                raise ChatError("err-room-invite-only", room=room.name)
         bans = self.room_bans.get(key)
         if bans is None:
             return
@@ -161,6 +175,10 @@ class Moderation:
         mutes = self.mutes.get(room.key)
         if mutes is not None and mutes.match(member.key, member.account, None) is not None:
             raise ChatError("err-muted", room=room.name)
+        if "m" in room.modes and not self.is_room_op(member, room):
+            voiced = self.voices.get(room.key, ())
+            if member.key not in voiced and member.account not in voiced:
+                raise ChatError("err-moderated", room=room.name)
 
     def forget_room(self, key: str) -> None:
         """Room C{key} is gone (it had no owner): its bans and mutes go with it."""
@@ -168,6 +186,74 @@ class Moderation:
             bans = table.pop(key, None)
             if bans is not None:
                 bans.clear()
+        self.invites.pop(key, None)
+        self.voices.pop(key, None)
+
+    def visible(self, member: Member, room: Room) -> bool:
+        """Whether C{room} is listed to C{member} (a secret room, +s, only to its members and
+        server operators)."""
+        return (
+            "s" not in room.modes or member.room(room.key) is not None or self.is_operator(member)
+        )
+
+    # Modes, invitations, voices
+
+    def modes(self, member: Member, room: Room, argument: str) -> str | None:
+        """Change C{room}'s modes as C{argument} says (C{+i}, C{-t}, C{+mt}, C{+k KEY},
+        C{-k}...), telling the room; with no argument, return its modes.
+
+        @raise ChatError: not a room operator, an unknown mode, or +k without a key.
+        """
+        if not argument:
+            return room.modes
+        self._require_room_op(member, room, "mode")
+        change, _, rest = argument.partition(" ")
+        sign, letters = change[:1], change[1:]
+        if sign not in ("+", "-") or not letters:
+            raise ChatError("err-usage-mode")
+        for letter in letters:
+            if letter not in ROOM_MODES:
+                raise ChatError("err-mode-unknown", mode=letter)
+        modes = set(room.modes)
+        if sign == "+":
+            if "k" in letters:
+                key = rest.strip()
+                if not key or " " in key:
+                    raise ChatError("err-mode-key")
+                room.password = key
+            modes.update(letters)
+        else:
+            modes.difference_update(letters)
+            if "k" in letters:
+                room.password = ""
+        room.modes = "".join(sorted(modes))
+        self.save_room(room)
+        self._tell(room, "mode", member.nick, "", change)
+        self.record(member, "mode", change, room.name, "")
+        return None
+
+    def invite(self, member: Member, room: Room, raw_nick: str) -> str:
+        """Let C{raw_nick} into invite-only C{room} (while the room exists); they are told."""
+        self._require_room_op(member, room, "invite")
+        target = self._present(raw_nick)
+        self.invites.setdefault(room.key, set()).add(target.account or target.key)
+        self.chat.deliver_direct(target.session, events.Invited(room.name, member.nick))
+        self.record(member, "invite", target.nick, room.name, "")
+        return target.nick
+
+    def voice(self, member: Member, room: Room, raw_nick: str, on: bool) -> None:
+        """Let C{raw_nick} speak in moderated C{room} (C{on}), or no longer."""
+        self._require_room_op(member, room, "voice" if on else "devoice")
+        target = self._in_room(room, raw_nick)
+        voiced = self.voices.setdefault(room.key, set())
+        who = target.account or target.key
+        if on:
+            voiced.add(who)
+        else:
+            voiced.discard(who)
+        action = "voice" if on else "devoice"
+        self._tell(room, action, member.nick, target.nick)
+        self.record(member, action, target.nick, room.name, "")
 
     # Room operators' actions
 
@@ -351,6 +437,10 @@ class Moderation:
         if account is not None and (account == room.owner or account in room.ops):
             return True
         return self.is_operator(member)
+
+    def require_room_op(self, member: Member, room: Room, command: str) -> None:
+        """@raise ChatError: C{member} is not an operator of C{room}."""
+        self._require_room_op(member, room, command)
 
     def _require_room_op(self, member: Member, room: Room, command: str) -> None:
         if not self.is_room_op(member, room):

@@ -89,6 +89,7 @@ class TelnetDoor:
                 room=e.room, by=e.by, target=e.target, detail=e.detail
             ).encode(),
             events.RoomOwned: lambda e: f["room-owned"](room=e.room).encode(),
+            events.Invited: lambda e: f["invited"](room=e.room, by=e.by).encode(),
             events.Banned: lambda e: (
                 f["banned-reason"](by=e.by, reason=e.reason) if e.reason else f["banned"](by=e.by)
             ).encode(),

@@ -132,3 +132,50 @@ def test_a_bad_db_url_stops_the_server_with_a_clear_message(tmp_path, url):
     assert process.returncode != 0
     assert "Traceback" not in output.decode()
     assert "littlecats:" in output.decode()
+
+
+class UserFrom(User):
+    """A netcat-like user connecting from a loopback address of its own."""
+
+    def __init__(self, port: int, source: str) -> None:
+        import socket
+
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0)
+        )
+        self.file = self.sock.makefile("rb")
+
+
+def test_an_operator_clears_a_flooder_out_and_keeps_them_out_across_a_restart(tmp_path):
+    """The issue's story: the operator bans the flooder's address; the flooder is told and
+    cut; after a restart the address is still refused before any nickname."""
+    process, port = _start(tmp_path, "--operator", "gata")
+    try:
+        op = _join(port, "gata")
+        _until(op, "entrou no chat")
+        op.say("/register senha-da-gata")
+        _until(op, "agora é seu")
+        flooder = UserFrom(port, "127.0.0.2")
+        flooder.expect(2)
+        flooder.say("flooder")
+        _until(flooder, "entrou no chat")
+        op.say("/gban 127.0.0.2 spam no saguão")
+        assert _until(flooder, "baniu")[-1] == "!!! gata baniu você do servidor: spam no saguão"
+        assert flooder.file.readline() == b""
+        flooder.close()
+        _until(op, "está banido do servidor")
+        op.close()
+    finally:
+        _stop(process)
+    process, port = _start(tmp_path, "--operator", "gata")
+    try:
+        again = UserFrom(port, "127.0.0.2")
+        line = again.expect()[0]
+        assert line.startswith("!!! Você está banido deste servidor até o banimento ser retirado")
+        assert again.file.readline() == b""
+        again.close()
+        other = UserFrom(port, "127.0.0.3")
+        assert other.expect(2)[-1] == "Escolha seu apelido:"
+        other.close()
+    finally:
+        _stop(process)

@@ -652,3 +652,34 @@ def test_modes_of_an_owned_room_survive_a_restart():
     carl = second.join("carl")
     carl.line("/join #gatos segredo")
     assert carl.lines() == ["!!! A sala #gatos é só para convidados (+i)."]
+
+
+def test_connections_wait_for_the_stored_bans_after_a_start():
+    from twisted.internet import defer
+
+    from littlecats.storage.interface import BanRecord
+    from littlecats.storage.memory import MemoryStore
+
+    class Slow(MemoryStore):
+        held: defer.Deferred | None = None
+
+        def bans(self):
+            answer = super().bans()
+            self.held = defer.Deferred()
+            return self.held.addCallback(lambda _: answer)
+
+    store = Slow()
+    store.save_ban(BanRecord("", "203.0.113.9", "op", "spam", 0.0, None))
+    chat = Harness(store=store)
+    chat.service.startService()
+    banned = chat.connect(host="203.0.113.9")
+    welcome = chat.connect(host="198.51.100.1")
+    assert banned.raw() == b"" and welcome.raw() == b""
+    assert banned.transport.producerState == "paused"
+    store.held.callback(None)
+    assert banned.lines() == [
+        "!!! Você está banido deste servidor até o banimento ser retirado. Motivo: spam"
+    ]
+    assert banned.closed
+    assert welcome.lines()[-1] == "Escolha seu apelido:"
+    assert welcome.transport.producerState == "producing"

@@ -211,6 +211,14 @@ class ChatService(Service):
         }
         self.moderation = Moderation(self, operators)
 
+    def ready(self) -> defer.Deferred[None] | None:
+        """None once what the chat keeps (registered nicknames, owned rooms, bans) is loaded;
+        else a Deferred that fires then (doors hold new connections until it does)."""
+        loading = self.accounts.loaded() or self.moderation.loaded()
+        if loading is None:
+            return None
+        return loading.addCallback(lambda _: self.ready())
+
     def add_door(self, door: IDoor) -> None:
         """Serve C{door}'s sessions: its subscribers get events and shutdown closes them."""
         self.doors.append(door)

@@ -97,13 +97,9 @@ class Moderation:
                 room.owner, room.ops = record.owner, set(record.ops)
                 room.topic, room.modes, room.password = record.topic, record.modes, record.password
                 room.created = record.created
-            self._rooms_loaded()
 
         def rooms_failed(failure: Failure) -> None:
             self.log.failure(self.chat.catalog.template("log-rooms-unreadable"), failure)
-            self._rooms_loaded()
-
-        self.chat.store.rooms().addCallbacks(rooms, rooms_failed)
 
         def loaded(records: list[BanRecord]) -> None:
             for record in records:
@@ -122,7 +118,14 @@ class Moderation:
         def failed(failure: Failure) -> None:
             self.log.failure(self.chat.catalog.template("log-bans-unreadable"), failure)
 
-        self.chat.store.bans().addCallbacks(loaded, failed)
+        # Admission waits for both (see ChatService.ready); each failure is logged, and the
+        # chat opens with what could be read.
+        defer.gatherResults(
+            [
+                self.chat.store.rooms().addCallbacks(rooms, rooms_failed),
+                self.chat.store.bans().addCallbacks(loaded, failed),
+            ]
+        ).addBoth(lambda _: self._rooms_loaded())
 
     def stop(self) -> None:
         self.gbans.clear()

@@ -33,8 +33,24 @@ class ChatProtocol(Protocol):
 
     factory: TelnetFactory
     session: Session | None = None
+    _lost = False
 
     def connectionMade(self) -> None:
+        ready = self.factory.service.ready()
+        if ready is not None:
+            # Just started: the stored bans (and accounts and rooms) are on their way, and
+            # admission must not run without them.  Nothing is read meanwhile: what the peer
+            # sends waits in the kernel.
+            self.transport.pauseProducing()
+            ready.addCallback(self._admit, True)
+            return
+        self._admit(None)
+
+    def _admit(self, _: object, paused: bool = False) -> None:
+        if self._lost:
+            return
+        if paused:
+            self.transport.resumeProducing()
         factory = self.factory
         self.session = Session.accept(factory.door, self.transport)
         if self.session is None:
@@ -71,6 +87,7 @@ class ChatProtocol(Protocol):
             session.write(negotiation)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self._lost = True
         if self.session is not None:
             self.session.finish()
 

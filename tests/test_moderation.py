@@ -683,3 +683,14 @@ def test_connections_wait_for_the_stored_bans_after_a_start():
     assert banned.closed
     assert welcome.lines()[-1] == "Escolha seu apelido:"
     assert welcome.transport.producerState == "producing"
+
+
+def test_an_owner_who_unregisters_gives_the_rooms_up():
+    chat = Harness()
+    ana = operator(chat, "ana", "senha-da-ana")
+    ana.line("/join #gatos")
+    ana.line("/join #lobby")
+    assert chat.service.rooms["#gatos"].owner == "ana"
+    ana.line("/unregister senha-da-ana")
+    assert "#gatos" not in chat.service.rooms
+    assert chat.store.rooms().result == []

@@ -663,6 +663,7 @@ class ChatService(Service):
             current = self.by_session.get(sid)
             if current is not None and current.account == account:
                 current.account = None
+            self.moderation.account_gone(account)
 
         return self.accounts.unregister(member.host, account, password).addCallback(unregistered)
 

@@ -433,6 +433,15 @@ class Moderation:
 
         self.chat.store.save_room(record).addErrback(failed)
 
+    def account_gone(self, account: str) -> None:
+        """Account C{account} was deleted (the store deleted its rooms and its operator rights
+        with it): its rooms have no owner any more, and vanish once empty."""
+        for room in list(self.chat.rooms.values()):
+            room.ops.discard(account)
+            if room.owner == account:
+                room.owner, room.ops, room.modes, room.password = None, set(), "", ""
+                self.chat.delete_room_if_unused(room)
+
     def is_room_op(self, member: Member, room: Room) -> bool:
         """Whether C{member} moderates C{room}: its owner, one of its operators, or a server
         operator (who also moderates the lobby)."""

@@ -694,3 +694,21 @@ def test_an_owner_who_unregisters_gives_the_rooms_up():
     ana.line("/unregister senha-da-ana")
     assert "#gatos" not in chat.service.rooms
     assert chat.store.rooms().result == []
+
+
+def test_more_refusals_for_members_who_are_not_operators():
+    chat = Harness()
+    _ana, troll, _bia = owned_room(chat)
+    for line, expected in [
+        ("/drop", "!!! Só o dono da sala #gatos pode usar /drop."),
+        ("/invite bia", "!!! Só operadores da sala #gatos podem usar /invite."),
+        ("/voice bia", "!!! Só operadores da sala #gatos podem usar /voice."),
+        ("/devoice bia", "!!! Só operadores da sala #gatos podem usar /devoice."),
+        ("/invite", "!!! Uso: /invite APELIDO"),
+        ("/voice", "!!! Uso: /voice APELIDO"),
+        ("/devoice", "!!! Uso: /devoice APELIDO"),
+    ]:
+        troll.line(line)
+        assert troll.lines() == [expected], line
+    troll.line("/mode")
+    assert troll.lines() == ["*** A sala #gatos não tem modos."]

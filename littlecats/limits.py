@@ -11,14 +11,19 @@ doubled since the last sweep, so admission costs O(1) amortised however many add
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 
 import attrs
 from twisted.internet.interfaces import IReactorTime
 
 SWEEP_FLOOR = 1024
 """No per-address table is swept for idle entries before it holds this many."""
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+"""The first 12 bytes of an IPv4-mapped IPv6 address (C{::ffff:0:0/96})."""
+_NO_HOST = bytes(8)
+"""The host half of a /64's network address."""
 
 
 def address_key(host: str) -> str:
@@ -27,19 +32,26 @@ def address_key(host: str) -> str:
     An IPv4 address (or anything that is not an IP address) is its own key; an IPv6 address
     counts as its /64, e.g. C{"2001:db8:1:2::/64"}, because a single client is routinely given
     a whole /64 and could otherwise take a fresh address for every connection.  An IPv4-mapped
-    IPv6 address (C{"::ffff:1.2.3.4"}) counts as the IPv4 address it carries.
+    IPv6 address (C{"::ffff:1.2.3.4"}) counts as the IPv4 address it carries.  Every spelling
+    of one /64 (any case, leading zeros, C{::} anywhere, a zone as in C{"fe80::1%eth0"}) gives
+    the same key: the /64's compressed text form (RFC 5952, as L{ipaddress} writes it).
+
+    It runs on every connection (admission, its release, the flood bucket), so it parses with
+    C{inet_pton} and writes with C{inet_ntop}: about a microsecond for an IPv6 address, where
+    L{ipaddress} took 20 to 40.
     """
     if ":" not in host:  # IPv4 (or not an address): no need to parse, on every connection
         return host
+    address, percent, zone = host.partition("%")
+    if percent and (not zone or "%" in zone):  # what ipaddress refuses as a zone
+        return host
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+        packed = inet_pton(AF_INET6, address)
+    except (OSError, ValueError):  # not an address (ValueError: an embedded NUL)
         return host
-    if isinstance(address, ipaddress.IPv4Address):
-        return host
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(ipaddress.IPv6Network((address, 64), strict=False))
+    if packed[:12] == _V4_MAPPED:
+        return inet_ntop(AF_INET, packed[12:])
+    return inet_ntop(AF_INET6, packed[:8] + _NO_HOST) + "/64"
 
 
 def _sweep(table: dict[str, TokenBucket], idle: Callable[[str, TokenBucket], bool]) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import random
+
 import pytest
 from twisted.internet.testing import MemoryReactorClock
 
@@ -149,6 +152,72 @@ def test_address_key():
     assert address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
     assert address_key("2001:DB8:1:2::1") == "2001:db8:1:2::/64"
     assert address_key("::ffff:127.0.0.1") == "127.0.0.1"
+
+
+def test_address_key_ipv4_mapped():
+    """Every spelling of an IPv4-mapped IPv6 address counts as the IPv4 address, written as
+    IPv4 addresses are; IPv6 addresses merely near the mapped block count as their /64."""
+    assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert address_key("::FFFF:c000:207") == "192.0.2.7"
+    assert address_key("0:0:0:0:0:ffff:192.0.2.7") == "192.0.2.7"
+    assert address_key("::ffff:0.0.0.0") == "0.0.0.0"
+    assert address_key("::ffff:192.0.2.7%eth0") == "192.0.2.7"
+    assert address_key("::192.0.2.7") == "::/64"  # IPv4-compatible: not mapped
+    assert address_key("::fffe:c000:207") == "::/64"
+    assert address_key("64:ff9b::192.0.2.7") == "64:ff9b::/64"  # NAT64: its own /64
+
+
+def test_address_key_one_64_many_spellings():
+    """Every spelling of addresses in one /64 gives one key, in the /64's compressed form."""
+    spellings = [
+        "2001:db8::1",
+        "2001:0db8:0:0::2",
+        "2001:DB8:0000:0000:FFFF:FFFF:FFFF:FFFF",
+        "2001:db8:0:0:1:2:3:4",
+        "2001:db8::",
+        "2001:db8::1%eth0",
+    ]
+    assert {address_key(host) for host in spellings} == {"2001:db8::/64"}
+    assert address_key("2001:db8:0:1::1") == "2001:db8:0:1::/64" != address_key("2001:db8::1")
+    assert address_key("fe80::1%eth0") == address_key("fe80::2%3") == "fe80::/64"
+    assert address_key("::1") == address_key("::") == "::/64"
+    # the longest run of zeros is the one compressed, the first of equal ones
+    assert address_key("0:0:0:1:2:3:4:5") == "0:0:0:1::/64"
+    assert address_key("1:0:0:2::") == "1:0:0:2::/64"
+
+
+def test_address_key_same_as_ipaddress():
+    """The key of an IPv6 address is the /64 that ipaddress gives, written as ipaddress writes
+    it, for addresses with zero words anywhere."""
+    rng = random.Random(64)
+    for _ in range(2000):
+        words = [rng.choice([0, 0, 1, 0xFFFF, rng.getrandbits(16)]) for _ in range(8)]
+        address = ipaddress.IPv6Address(b"".join(w.to_bytes(2, "big") for w in words))
+        if address.ipv4_mapped is not None:
+            continue
+        network = str(ipaddress.IPv6Network((address, 64), strict=False))
+        assert address_key(str(address)) == address_key(address.exploded.upper()) == network
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "",
+        "localhost",
+        "1.2.3",
+        "1::2::3",
+        ":1::",
+        "12345::",
+        "1:2:3:4:5:6:7:8:9",
+        "::ffff:1.2.3.4\0",
+        "fe80::1%",
+        "fe80::1%a%b",
+        "g::1",
+    ],
+)
+def test_address_key_keeps_what_is_not_an_address(host):
+    """Anything that is not an IP address is its own key."""
+    assert address_key(host) == host
 
 
 def test_per_ip_cap_counts_ipv6_per_64():

@@ -9,6 +9,7 @@ here: no chat logic, no wire format, no SQL.
 
 from __future__ import annotations
 
+import gc
 import resource
 from typing import ClassVar
 
@@ -248,6 +249,18 @@ class StorageService(Service):
         return flushed.addBoth(lambda _: self.store.close())
 
 
+def _freeze_when_loaded(chat: ChatService) -> None:
+    """Once what the chat keeps is loaded (10 000 bans are 44 000 objects), move everything
+    alive to the collector's permanent generation: otherwise the first full collection after
+    the start scans it all at once (an 87 ms pause measured with 10 000 bans), and every later
+    full collection again."""
+    loading = chat.ready()
+    if loading is None:
+        gc.freeze()
+    else:
+        loading.addCallback(lambda _: gc.freeze())
+
+
 def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiService:
     """The storage, the hasher, the chat service, and one listener per C{--listen}, as one
     service tree.
@@ -289,6 +302,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         operators=options["operators"],
     )
     chat.setServiceParent(top)
+    if not getattr(reactor, "running", False):  # twistd, not a tree built in a running program
+        reactor.callWhenRunning(_freeze_when_loaded, chat)
     factory = TelnetFactory(chat, catalog, reactor, limits)
     for description in options["listen"]:
         endpoint = endpoints.serverFromString(reactor, with_backlog(description))

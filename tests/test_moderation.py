@@ -712,3 +712,10 @@ def test_more_refusals_for_members_who_are_not_operators():
         assert troll.lines() == [expected], line
     troll.line("/mode")
     assert troll.lines() == ["*** A sala #gatos não tem modos."]
+
+
+def test_the_owner_is_told_the_room_is_theirs_after_entering_it():
+    chat = Harness()
+    ana = operator(chat, "ana", "senha-da-ana")
+    ana.line("/join #gatos")
+    assert ana.lines() == ["*** ana entrou na sala #gatos.", OWNED, "*** Na sala #gatos (1): ana"]

@@ -800,8 +800,11 @@ class ChatService(Service):
         door = self._local_door(member.session)
         if door is not None:
             self._replay(member.session, event.room, key)
+        new = key not in self.rooms
         room = self._enter_room(member, event.room, key, door)
         self._notify(envelope, event.notice, member.session)
+        if new and room.owner is not None and room.owner == member.account:
+            self.deliver_direct(member.session, events.RoomOwned(room.name))
         self._arrived(member.session, key, room)
 
     def _enter_room(self, member: Member, name: str, key: str, door: IDoor | None) -> Room:

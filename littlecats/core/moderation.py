@@ -409,7 +409,6 @@ class Moderation:
         room.owner = member.account
         room.created = self.chat.clock.seconds()  # type: ignore[attr-defined]
         self.save_room(room)
-        self.chat.deliver_direct(member.session, events.RoomOwned(room.name))
 
     def save_room(self, room: Room) -> None:
         """Store owned C{room} as it is now; a failure is logged (the room goes on)."""

@@ -719,3 +719,15 @@ def test_the_owner_is_told_the_room_is_theirs_after_entering_it():
     ana = operator(chat, "ana", "senha-da-ana")
     ana.line("/join #gatos")
     assert ana.lines() == ["*** ana entrou na sala #gatos.", OWNED, "*** Na sala #gatos (1): ana"]
+
+
+def test_a_room_ban_never_locks_the_rooms_operators_out():
+    chat = Harness()
+    ana, _troll, bia = owned_room(chat)  # ana and bia both on 127.0.0.1
+    ana.line("/ban 127.0.0.1")
+    assert bia.session.member.last_room().key == "#lobby"
+    assert ana.session.member.last_room().key == "#gatos"
+    ana.line("/part")
+    ana.raw()
+    ana.line("/join #gatos")
+    assert "*** ana entrou na sala #gatos." in ana.lines()

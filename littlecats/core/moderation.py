@@ -145,12 +145,15 @@ class Moderation:
 
     def check_room(self, member: Member, name: str, key: str, password: str = "") -> None:
         """Refuse C{member} entering room C{key} if one of its bans names them, or its modes
-        keep them out (+k without the key, +i without an invitation; its operators pass).
+        keep them out (+k without the key, +i without an invitation); its operators always
+        pass.
 
         @raise ChatError: banned, or kept out.
         """
         room = self.chat.rooms.get(key)
-        if room is not None and room.modes and not self.is_room_op(member, room):
+        if room is not None and self.is_room_op(member, room):
+            return  # a room's operators are never kept out of it (nor locked out by a typo)
+        if room is not None and room.modes:
             if "k" in room.modes and password != room.password:
                 raise ChatError("err-room-key", room=room.name)
             invited = self.invites.get(key, ())
@@ -308,6 +311,8 @@ class Moderation:
         )
         self._tell(room, "ban", member.nick, str(mask), detail)
         for target in list(room.members.values()):
+            if self.is_room_op(target, room):
+                continue
             session = self.chat.sessions.get(target.session)
             host = session.host if session is not None else target.host
             if mask.matches(target.key, target.account, host):

@@ -731,3 +731,11 @@ def test_a_room_ban_never_locks_the_rooms_operators_out():
     ana.raw()
     ana.line("/join #gatos")
     assert "*** ana entrou na sala #gatos." in ana.lines()
+
+
+def test_a_server_ban_on_the_operators_own_address_does_not_cut_the_operator_off():
+    chat = Harness(operators=("op",))
+    op = operator(chat)
+    other = chat.join("outro")  # also on 127.0.0.1
+    op.line("/gban 127.0.0.1 1m")
+    assert other.closed and not op.closed

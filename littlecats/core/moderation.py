@@ -623,6 +623,8 @@ class Moderation:
         banned: list[ISession] = []
         for session in list(self.chat.sessions.values()):
             member = self.chat.by_session.get(session.id)
+            if member is not None and self.is_operator(member):
+                continue  # the operators stay: no cutting yourself off with your own address
             key = member.key if member is not None else None
             account = member.account if member is not None else None
             if ban.mask.matches(key, account, session.host):

@@ -210,6 +210,8 @@ class ChatService(Service):
             events.Moderated: self._publish,
         }
         self.moderation = Moderation(self, operators)
+        self._mutes = self.moderation.mutes
+        self._recording = self.history.enabled
 
     def ready(self) -> defer.Deferred[None] | None:
         """None once what the chat keeps (registered nicknames, owned rooms, bans) is loaded;
@@ -562,17 +564,21 @@ class ChatService(Service):
 
         @raise ChatError: the member is not in the room, or may not speak there (muted).
         """
-        if room.modes or self.moderation.mutes:
+        # The common case costs two truth tests: no room modes and nobody muted anywhere
+        # (`_mutes` is the moderation's dict itself), and no history kept.
+        if room.modes or self._mutes:
             self.moderation.check_voice(member, room)
         self._to_member_room(member, room, events.Said(room.name, member.nick, text))
-        self.history.record(room.key, SAID, member.nick, text)
+        if self._recording:
+            self.history.record(room.key, SAID, member.nick, text)
 
     def act(self, member: Member, room: Room, text: str) -> None:
         """An action (`/me`) from C{member} to C{room}."""
-        if room.modes or self.moderation.mutes:
+        if room.modes or self._mutes:
             self.moderation.check_voice(member, room)
         self._to_member_room(member, room, events.Acted(room.name, member.nick, text))
-        self.history.record(room.key, ACTED, member.nick, text)
+        if self._recording:
+            self.history.record(room.key, ACTED, member.nick, text)
 
     def set_topic(self, member: Member, room: Room, topic: str) -> None:
         """C{member} sets C{room}'s topic; its members see who set it to what.

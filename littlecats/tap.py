@@ -249,16 +249,18 @@ class StorageService(Service):
         return flushed.addBoth(lambda _: self.store.close())
 
 
-def _freeze_when_loaded(chat: ChatService) -> None:
-    """Once what the chat keeps is loaded (10 000 bans are 44 000 objects), move everything
-    alive to the collector's permanent generation: otherwise the first full collection after
-    the start scans it all at once (an 87 ms pause measured with 10 000 bans), and every later
-    full collection again."""
+def _collect_when_loaded(chat: ChatService) -> None:
+    """Once what the chat keeps is loaded (10 000 bans are 44 000 objects), run one full
+    collection, while new connections are still held (this runs before they are let in):
+    otherwise the first full collection comes later, in the middle of the chat (an 87 ms
+    pause measured with 10 000 bans).  Not `gc.freeze()`: it hides those objects from the
+    collector's count of long-lived ones, which makes full collections far more frequent
+    under load (measured: many small rooms 0.71-0.83 of the old code with it, 0.92 without)."""
     loading = chat.ready()
     if loading is None:
-        gc.freeze()
+        gc.collect()
     else:
-        loading.addCallback(lambda _: gc.freeze())
+        loading.addCallback(lambda _: gc.collect())
 
 
 def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiService:
@@ -303,7 +305,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
     )
     chat.setServiceParent(top)
     if not getattr(reactor, "running", False):  # twistd, not a tree built in a running program
-        reactor.callWhenRunning(_freeze_when_loaded, chat)
+        reactor.callWhenRunning(_collect_when_loaded, chat)
     factory = TelnetFactory(chat, catalog, reactor, limits)
     for description in options["listen"]:
         endpoint = endpoints.serverFromString(reactor, with_backlog(description))

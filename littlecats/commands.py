@@ -385,13 +385,7 @@ class LineCommands:
         )
 
     def cmd_gbans(self, session: Session, member: Member, argument: str) -> None:
-        bans = self.chat.moderation.gban_list(member)
-        if not bans:
-            session.notice("gbans-none")
-            return
-        session.notice("gbans", count=len(bans))
-        for mask, setter, until, reason in bans:
-            session.notice("bans-entry", mask=mask, setter=setter, until=until, reason=reason)
+        _list_bans(session, self.chat.moderation.gban_list(member), "gbans")
 
     def cmd_op(self, session: Session, member: Member, argument: str) -> None:
         if not argument:
@@ -426,13 +420,7 @@ class LineCommands:
 
     def cmd_bans(self, session: Session, member: Member, argument: str) -> None:
         room = self.current_room(member)
-        bans = self.chat.moderation.bans(member, room)
-        if not bans:
-            session.notice("bans-none", room=room.name)
-            return
-        session.notice("bans", room=room.name, count=len(bans))
-        for mask, setter, until, reason in bans:
-            session.notice("bans-entry", mask=mask, setter=setter, until=until, reason=reason)
+        _list_bans(session, self.chat.moderation.bans(member, room), "bans", room=room.name)
 
     def cmd_mute(self, session: Session, member: Member, argument: str) -> None:
         nick, _, duration = argument.partition(" ")
@@ -464,17 +452,14 @@ class LineCommands:
         nick = self.chat.moderation.invite(member, room, argument)
         session.notice("invite-sent", nick=nick, room=room.name)
 
-    def cmd_voice(self, session: Session, member: Member, argument: str) -> None:
+    def cmd_voice(self, session: Session, member: Member, argument: str, on: bool = True) -> None:
         if not argument:
-            session.notice("err-usage-voice")
+            session.notice("err-usage-voice" if on else "err-usage-devoice")
             return
-        self.chat.moderation.voice(member, self.current_room(member), argument, True)
+        self.chat.moderation.voice(member, self.current_room(member), argument, on)
 
     def cmd_devoice(self, session: Session, member: Member, argument: str) -> None:
-        if not argument:
-            session.notice("err-usage-devoice")
-            return
-        self.chat.moderation.voice(member, self.current_room(member), argument, False)
+        self.cmd_voice(session, member, argument, on=False)
 
     def cmd_drop(self, session: Session, member: Member, argument: str) -> None:
         self.chat.moderation.drop(member, self.current_room(member))
@@ -568,6 +553,18 @@ def _list_nicks(session: Session, msgid: str, nicks: list[str], **fields: object
     session.notice(msgid, count=len(nicks), nicks=first, **fields)
     for chunk in more:
         session.notice("users-more", nicks=chunk)
+
+
+def _list_bans(
+    session: Session, bans: list[tuple[str, str, str, str]], msgid: str, **fields: object
+) -> None:
+    """C{msgid}'s header (or C{msgid}-none) then one line per (mask, setter, until, reason)."""
+    if not bans:
+        session.notice(f"{msgid}-none", **fields)
+        return
+    session.notice(msgid, count=len(bans), **fields)
+    for mask, setter, until, reason in bans:
+        session.notice("bans-entry", mask=mask, setter=setter, until=until, reason=reason)
 
 
 def _not_operator(chat: ChatService, member: Member, command: str) -> None:

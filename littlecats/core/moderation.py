@@ -12,7 +12,7 @@ Refusals are `ChatError`s naming the catalog line that says why; nothing happens
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from twisted.internet import defer
@@ -98,9 +98,6 @@ class Moderation:
                 room.topic, room.modes, room.password = record.topic, record.modes, record.password
                 room.created = record.created
 
-        def rooms_failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-rooms-unreadable"), failure)
-
         def loaded(records: list[BanRecord]) -> None:
             for record in records:
                 try:
@@ -115,15 +112,12 @@ class Moderation:
                 else:
                     self.gbans.add(ban)
 
-        def failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-bans-unreadable"), failure)
-
         # Admission waits for both (see ChatService.ready); each failure is logged, and the
         # chat opens with what could be read.
         defer.gatherResults(
             [
-                self.chat.store.rooms().addCallbacks(rooms, rooms_failed),
-                self.chat.store.bans().addCallbacks(loaded, failed),
+                self.chat.store.rooms().addCallbacks(rooms, self._logged("log-rooms-unreadable")),
+                self.chat.store.bans().addCallbacks(loaded, self._logged("log-bans-unreadable")),
             ]
         ).addBoth(lambda _: self._rooms_loaded())
 
@@ -320,17 +314,20 @@ class Moderation:
         self.record(member, "ban", str(mask), room.name, reason)
         return str(mask)
 
-    def _store_ban(self, record: BanRecord) -> None:
-        def failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
+    def _logged(self, msgid: str, **fields: object) -> Callable[[Failure], None]:
+        """An errback logging a store's failure with catalog line C{msgid} (the action
+        stands: the chat goes on with what it has in memory)."""
 
-        self.chat.store.save_ban(record).addErrback(failed)
+        def failed(failure: Failure) -> None:
+            self.log.failure(self.chat.catalog.template(msgid), failure, **fields)
+
+        return failed
+
+    def _store_ban(self, record: BanRecord) -> None:
+        self.chat.store.save_ban(record).addErrback(self._logged("log-ban-not-saved"))
 
     def _delete_ban(self, scope: str, mask: str) -> None:
-        def failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
-
-        self.chat.store.delete_ban(scope, mask).addErrback(failed)
+        self.chat.store.delete_ban(scope, mask).addErrback(self._logged("log-ban-not-saved"))
 
     def unban(self, member: Member, room: Room, raw_mask: str) -> str:
         """Lift C{room}'s ban on C{raw_mask}; returns the mask's canonical text."""
@@ -430,12 +427,9 @@ class Moderation:
             tuple(sorted(room.ops)),
         )
 
-        def failed(failure: Failure) -> None:
-            self.log.failure(
-                self.chat.catalog.template("log-room-not-saved"), failure, room=room.name
-            )
-
-        self.chat.store.save_room(record).addErrback(failed)
+        self.chat.store.save_room(record).addErrback(
+            self._logged("log-room-not-saved", room=room.name)
+        )
 
     def account_gone(self, account: str) -> None:
         """Account C{account} was deleted (the store deleted its rooms and its operator rights
@@ -509,13 +503,9 @@ class Moderation:
         """Give C{room} up: it has no owner, operators, modes or bans any more, and vanishes
         once empty."""
         self._require_owner(member, room, "drop")
-
-        def failed(failure: Failure) -> None:
-            self.log.failure(
-                self.chat.catalog.template("log-room-not-saved"), failure, room=room.name
-            )
-
-        self.chat.store.delete_room(room.key).addErrback(failed)
+        self.chat.store.delete_room(room.key).addErrback(
+            self._logged("log-room-not-saved", room=room.name)
+        )
         room.owner, room.ops, room.modes, room.password = None, set(), "", ""
         self._tell(room, "drop", member.nick)
         self.record(member, "drop", "", room.name, "")
@@ -612,11 +602,7 @@ class Moderation:
             self.record(member, "gban", str(mask), "", reason)
             return str(mask), self._close_banned(ban, member.nick)
 
-        def failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
-            raise ChatError("err-ban-not-saved")
-
-        return self.chat.store.save_ban(record).addCallbacks(stored, failed)
+        return self.chat.store.save_ban(record).addCallbacks(stored, self._ban_not_saved)
 
     def _close_banned(self, ban: Ban, by: str) -> int:
         """Close every local session C{ban} matches, telling it why; return how many."""
@@ -654,11 +640,12 @@ class Moderation:
             self.record(member, "ungban", str(mask), "", "")
             return str(mask)
 
-        def failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
-            raise ChatError("err-ban-not-saved")
+        return self.chat.store.delete_ban("", str(mask)).addCallbacks(deleted, self._ban_not_saved)
 
-        return self.chat.store.delete_ban("", str(mask)).addCallbacks(deleted, failed)
+    def _ban_not_saved(self, failure: Failure) -> None:
+        """The store refused a server ban change: logged, and refused (nothing changed)."""
+        self._logged("log-ban-not-saved")(failure)
+        raise ChatError("err-ban-not-saved")
 
     def gban_list(self, member: Member) -> list[tuple[str, str, str, str]]:
         """The server bans in force, oldest first, as (mask, setter, until, reason) texts."""
@@ -670,11 +657,7 @@ class Moderation:
 
     def _gban_expired(self, ban: Ban) -> None:
         """A server ban's time is up: it is lifted, in the store and the logs."""
-
-        def failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-ban-not-saved"), failure)
-
-        self.chat.store.delete_ban("", str(ban.mask)).addErrback(failed)
+        self._delete_ban("", str(ban.mask))
         self.record(None, "gban-expired", str(ban.mask), "", "")
 
     def modlog(self, member: Member, count: int) -> defer.Deferred[list[ModAction]]:
@@ -703,9 +686,6 @@ class Moderation:
             reason=reason or "-",
         )
 
-        def failed(failure: Failure) -> None:
-            self.log.failure(self.chat.catalog.template("log-modlog-failed"), failure)
-
         self.chat.store.log_action(
             self.chat.clock.seconds(),  # type: ignore[attr-defined]
             actor,
@@ -713,7 +693,7 @@ class Moderation:
             target,
             scope,
             reason,
-        ).addErrback(failed)
+        ).addErrback(self._logged("log-modlog-failed"))
 
 
 def _mask(text: str) -> Mask:

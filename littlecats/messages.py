@@ -15,6 +15,8 @@ from pathlib import Path
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "littlecats"
+PAGE_DOMAIN = "web"
+"""The web page's own strings (`locale/<lang>/LC_MESSAGES/web.po`, message ids `web-*`)."""
 LANGUAGES = ("pt", "en")
 DEFAULT_LANGUAGE = "pt"
 
@@ -26,11 +28,11 @@ class CatalogMissing(RuntimeError):
 class Catalog:
     """The templates of one language, looked up by message id."""
 
-    def __init__(self, language: str = DEFAULT_LANGUAGE) -> None:
+    def __init__(self, language: str = DEFAULT_LANGUAGE, domain: str = DOMAIN) -> None:
         if language not in LANGUAGES:
             raise ValueError(f"unsupported language {language!r}; choose one of {LANGUAGES}")
         try:
-            translations = gettext.translation(DOMAIN, LOCALE_DIR, languages=[language])
+            translations = gettext.translation(domain, LOCALE_DIR, languages=[language])
         except FileNotFoundError:
             raise CatalogMissing(
                 f"no compiled catalog for {language!r} under {LOCALE_DIR}; "
@@ -65,3 +67,17 @@ class Catalog:
     def line(self, msgid: str, **fields: object) -> bytes:
         """The message as one wire line: UTF-8, CRLF-terminated."""
         return self._lines[msgid].format(**fields).encode()
+
+
+def page_messages(language: str) -> dict[str, str]:
+    """What the web page renders with, in C{language}: the chat's messages (those users read;
+    not the server's log lines) and the page's own (L{PAGE_DOMAIN})."""
+    chat = Catalog(language)
+    messages = {
+        msgid: chat.template(msgid)
+        for msgid in sorted(chat.ids())
+        if not msgid.startswith("log-") and msgid != "time-format"
+    }
+    page = Catalog(language, PAGE_DOMAIN)
+    messages.update((msgid, page.template(msgid)) for msgid in sorted(page.ids()))
+    return messages

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet import defer
@@ -45,6 +46,8 @@ LINE_OVERHEAD = 64
 KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}
 # A closing connection whose peer does not take its last output within this is aborted.
 CLOSE_GRACE_SECONDS = 10.0
+# At shutdown, connections still open this long after being told are aborted.
+SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 class State(enum.Enum):
@@ -389,6 +392,36 @@ class Session:
             if call is not None and call.active():
                 call.cancel()
         self._timer = self._drain_call = None
+
+
+def close_all(
+    sessions: list[Session], payload: bytes, flush: Callable[[], None], clock: IReactorTime
+) -> defer.Deferred[None]:
+    """Server shutdown for one door: tell every session C{payload}, close them all (C{flush}
+    writes what they are owed at once), abort those still open after a grace period; fire
+    when all are closed or aborted."""
+    closing = [session.close_with(payload) for session in sessions]
+    flush()
+    done: defer.Deferred[None] = defer.Deferred()
+
+    def abort_stragglers() -> None:
+        for session in sessions:
+            session.abort()
+        if not done.called:
+            done.callback(None)
+
+    deadline = clock.callLater(SHUTDOWN_GRACE_SECONDS, abort_stragglers)
+
+    def all_closed(_: object) -> None:
+        if deadline.active():
+            deadline.cancel()
+        if not done.called:
+            done.callback(None)
+
+    # Closing Deferreds only ever succeed; nothing is cancelled, so nothing is left unhandled
+    # for the connections that had to be aborted.
+    defer.DeferredList(closing, consumeErrors=True).addCallback(all_closed)
+    return done
 
 
 def _refuse(transport: ITransport, line: bytes) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import gc
 import resource
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IReactorCore
+from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.logger import Logger
 from twisted.python import usage
@@ -27,6 +29,8 @@ from littlecats.core.chat import DEFAULT_LOBBY, ChatError, ChatService, room_nam
 from littlecats.core.history import DEFAULT_REPLAY, MAX_PAGE, History
 from littlecats.core.identity import Accounts
 from littlecats.doors.telnet.protocol import TelnetFactory
+from littlecats.doors.web.protocol import WebFactory
+from littlecats.doors.web.site import WebSite
 from littlecats.limits import ConnectionLimiter, Limits
 from littlecats.messages import LANGUAGES, Catalog
 from littlecats.storage import open_store
@@ -34,6 +38,7 @@ from littlecats.storage.interface import IStore, StoreError
 from littlecats.storage.writer import HistoryWriter
 
 DEFAULT_LISTEN = "tcp:4000"
+DEFAULT_WEB = "tcp:8080"
 DEFAULT_DB = "sqlite:littlecats.db"
 # Twisted's default backlog (50) drops SYNs in a connection storm; the kernel caps this value
 # at net.core.somaxconn.
@@ -55,10 +60,12 @@ def _non_negative(kind: type) -> object:
 
 
 class Options(usage.Options):
-    synopsis = "[--listen ENDPOINT ...] [--lang pt|en] [--lobby #NAME] [limits]"
+    synopsis = (
+        "[--listen ENDPOINT ...] [--web ENDPOINT ...] [--lang pt|en] [--lobby #NAME] [limits]"
+    )
     longdesc = (
-        "Little Cats: a multi-user chat server for telnet, netcat and the littlecats-client. "
-        "Connect with `telnet localhost 4000`."
+        "Little Cats: a multi-user chat server for telnet, netcat, the littlecats-client and "
+        "the web. Connect with `telnet localhost 4000`, or open http://localhost:8080/."
     )
     optParameters: ClassVar = [
         ["lang", None, "pt", f"Language of the messages and logs: {' or '.join(LANGUAGES)}."],
@@ -141,6 +148,8 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["listen"] = []
+        self["web"] = []
+        self["web-origins"] = []
         self["operators"] = []
 
     def opt_operator(self, account: str) -> None:
@@ -152,13 +161,22 @@ class Options(usage.Options):
             raise usage.UsageError(f"--operator {account!r}: {message}") from None
 
     def opt_listen(self, endpoint: str) -> None:
-        """Where to listen, as a Twisted server endpoint string (repeatable; default tcp:4000)."""
-        try:
-            # Parsed against a reactor that does nothing, so a typo is a usage error up front.
-            endpoints.serverFromString(MemoryReactor(), endpoint)
-        except (ValueError, TypeError, KeyError) as error:
-            raise usage.UsageError(f"--listen {endpoint!r}: {error}") from None
-        self["listen"].append(endpoint)
+        """Where telnet listens, as a Twisted server endpoint string (repeatable). With no
+        --listen and no --web: tcp:4000 for telnet and tcp:8080 for the web."""
+        self["listen"].append(_endpoint("--listen", endpoint))
+
+    def opt_web(self, endpoint: str) -> None:
+        """Where the web page and its WebSocket listen (repeatable; ssl:8443:privateKey=...
+        for HTTPS). Naming any listener replaces the defaults."""
+        self["web"].append(_endpoint("--web", endpoint))
+
+    def opt_web_origin(self, origin: str) -> None:
+        """Another site whose pages may use the WebSocket (repeatable, e.g.
+        https://chat.example.org); by default only the page's own origin."""
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise usage.UsageError(f"--web-origin {origin!r}: give scheme://host[:port]")
+        self["web-origins"].append(f"{parts.scheme}://{parts.netloc}")
 
     def postOptions(self) -> None:
         if self["lang"] not in LANGUAGES:
@@ -170,8 +188,9 @@ class Options(usage.Options):
         except ChatError as error:
             message = Catalog(self["lang"]).text(error.msgid, **error.fields).lstrip("! ")
             raise usage.UsageError(f"--lobby {self['lobby']!r}: {message}") from None
-        if not self["listen"]:
+        if not self["listen"] and not self["web"]:
             self["listen"].append(DEFAULT_LISTEN)
+            self["web"].append(DEFAULT_WEB)
         if self["history"] > MAX_PAGE:
             raise usage.UsageError(f"--history must be from 0 to {MAX_PAGE}")
 
@@ -186,6 +205,16 @@ class Options(usage.Options):
             max_per_ip=self["max-per-ip"],
             connect_rate=self["connect-rate"],
         )
+
+
+def _endpoint(option: str, description: str) -> str:
+    """C{description}, checked: a typo is a usage error up front."""
+    try:
+        # Parsed against a reactor that does nothing.
+        endpoints.serverFromString(MemoryReactor(), description)
+    except (ValueError, TypeError, KeyError) as error:
+        raise usage.UsageError(f"{option} {description!r}: {error}") from None
+    return description
 
 
 def with_backlog(description: str) -> str:
@@ -306,12 +335,18 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
     chat.setServiceParent(top)
     if not getattr(reactor, "running", False):  # twistd, not a tree built in a running program
         reactor.callWhenRunning(_collect_when_loaded, chat)
-    factory = TelnetFactory(chat, catalog, reactor, limits)
-    for description in options["listen"]:
+    listeners: list[tuple[str, str, Factory]] = []
+    if options["listen"]:
+        factory = TelnetFactory(chat, catalog, reactor, limits)
+        listeners += [("listen", description, factory) for description in options["listen"]]
+    if options["web"]:
+        site = WebSite(WebFactory(chat, catalog, reactor, limits, options["web-origins"]))
+        listeners += [("web", description, site) for description in options["web"]]
+    for option, description, factory in listeners:
         endpoint = endpoints.serverFromString(reactor, with_backlog(description))
         listener = StreamServerEndpointService(endpoint, factory)
         # Fail at startup (twistd exits non-zero) instead of running on with no listener.
         listener._raiseSynchronously = True
-        listener.setName(f"listen {description}")
+        listener.setName(f"{option} {description}")
         listener.setServiceParent(top)
     return top

@@ -20,16 +20,32 @@ def _options(*argv: str) -> Options:
 
 
 def test_defaults():
-    """With no options the server listens on tcp:4000 and speaks Portuguese."""
+    """With no options the server serves telnet on tcp:4000 and the web on tcp:8080, and
+    speaks Portuguese."""
     options = _options()
     assert options["listen"] == ["tcp:4000"]
+    assert options["web"] == ["tcp:8080"]
     assert options["lang"] == "pt"
 
 
 def test_listen_is_repeatable():
-    """--listen can be given several times; each adds a listener and the default is dropped."""
+    """--listen can be given several times; each adds a listener and the defaults (telnet and
+    web) are dropped."""
     options = _options("--listen", "tcp:5000", "--listen", "tcp:5001:interface=127.0.0.1")
     assert options["listen"] == ["tcp:5000", "tcp:5001:interface=127.0.0.1"]
+    assert options["web"] == []
+
+
+def test_web_alone_replaces_both_defaults():
+    """Naming only a web listener serves the web alone: operators get what they name."""
+    options = _options("--web", "tcp:8081", "--web-origin", "https://chat.example.org/")
+    assert options["listen"] == []
+    assert options["web"] == ["tcp:8081"]
+    assert options["web-origins"] == ["https://chat.example.org"]
+    top = makeService(options, reactor=MemoryReactor())
+    names = [service.name or "" for service in top]
+    assert "web tcp:8081" in names
+    assert not [name for name in names if name.startswith("listen ")]
 
 
 @pytest.mark.parametrize(
@@ -38,6 +54,9 @@ def test_listen_is_repeatable():
         (["--lang", "fr"], "--lang must be one of: pt, en"),
         (["--listen", "nonsense:1"], "Unknown endpoint type"),
         (["--listen", "tcp:notaport"], "--listen 'tcp:notaport'"),
+        (["--web", "tcp:notaport"], "--web 'tcp:notaport'"),
+        (["--web-origin", "chat.example.org"], "give scheme://host"),
+        (["--web-origin", "https://chat.example.org/page"], "give scheme://host"),
         (["--bogus"], "bogus"),
         (["--lobby", "saguão"], "--lobby 'saguão': O nome de uma sala começa com #"),
         (["--lang", "en", "--lobby", "#a b"], "--lobby '#a b': A room name can only have"),

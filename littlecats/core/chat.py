@@ -675,9 +675,12 @@ class ChatService(Service):
 
     # History
 
-    def earlier(self, member: Member, room: Room, count: int) -> defer.Deferred[int]:
-        """Deliver to C{member} up to C{count} lines of C{room} said before those it has seen;
-        fire with how many.
+    def earlier(
+        self, member: Member, room: Room, count: int, before: int | None = None
+    ) -> defer.Deferred[int]:
+        """Deliver to C{member} up to C{count} lines of C{room} said before those it has seen
+        (or, given C{before}, before that line id: a door whose client keeps its own cursor
+        per room, as the web page does); fire with how many.
 
         Fails with L{ChatError}: the member is not in the room, or history is off or cannot
         be read now.
@@ -689,7 +692,7 @@ class ChatService(Service):
         sid, name = member.session, room.name
 
         def got(lines: list[StoredLine]) -> int:
-            if lines:
+            if lines and before is None:
                 member.history_from = lines[0].id
             self._deliver_lines(sid, name, lines)
             return len(lines)
@@ -698,9 +701,8 @@ class ChatService(Service):
             failure.trap(HistoryUnavailable)
             raise ChatError("err-history-unavailable")
 
-        return self.history.earlier(room.key, member.history_from, count).addCallbacks(
-            got, failed
-        )
+        cursor = member.history_from if before is None else before
+        return self.history.earlier(room.key, cursor, count).addCallbacks(got, failed)
 
     def _deliver_lines(self, sid: SessionId, room: str, lines: list[StoredLine]) -> None:
         """Deliver stored C{lines} of C{room} to session C{sid}, marked as history."""
@@ -709,7 +711,7 @@ class ChatService(Service):
         self.deliver_direct(sid, events.HistoryStart(room, len(lines)))
         for line in lines:
             self.deliver_direct(
-                sid, events.HistoryLine(room, line.kind, line.nick, line.text, line.time)
+                sid, events.HistoryLine(room, line.kind, line.nick, line.text, line.time, line.id)
             )
         self.deliver_direct(sid, events.HistoryEnd(room))
 

@@ -208,6 +208,8 @@ class HistoryLine:
     nick: str
     text: str
     time: float
+    id: int = 0
+    """The line's id: a door may hand it to its client as the cursor to page back from."""
 
 
 @attrs.frozen

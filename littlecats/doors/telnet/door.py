@@ -24,9 +24,7 @@ from littlecats.core.interfaces import IDoor
 from littlecats.fanout import Fanout
 from littlecats.limits import Limits
 from littlecats.messages import Catalog
-from littlecats.session import ILineHandler, Session
-
-SHUTDOWN_GRACE_SECONDS = 3.0
+from littlecats.session import ILineHandler, Session, close_all
 
 
 @implementer(IDoor)
@@ -164,26 +162,5 @@ class TelnetDoor:
     def shutdown(self, event: events.Event) -> defer.Deferred[None]:
         """Tell every session, close them all, and abort those still open after a grace
         period; fire when all are closed or aborted."""
-        payload = self.render(event)
-        closing = [session.close_with(payload) for session in list(self.sessions.values())]
-        self.fanout.flush()
-        done: defer.Deferred[None] = defer.Deferred()
-
-        def abort_stragglers() -> None:
-            for session in list(self.sessions.values()):
-                session.abort()
-            if not done.called:
-                done.callback(None)
-
-        deadline = self.clock.callLater(SHUTDOWN_GRACE_SECONDS, abort_stragglers)
-
-        def all_closed(_: object) -> None:
-            if deadline.active():
-                deadline.cancel()
-            if not done.called:
-                done.callback(None)
-
-        # Closing Deferreds only ever succeed; nothing is cancelled, so nothing is left
-        # unhandled for the connections that had to be aborted.
-        defer.DeferredList(closing, consumeErrors=True).addCallback(all_closed)
-        return done
+        sessions = list(self.sessions.values())
+        return close_all(sessions, self.render(event), self.fanout.flush, self.clock)

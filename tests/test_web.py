@@ -287,7 +287,7 @@ def test_flood_control_applies_to_web_messages():
     assert telnet.lines() == ["<ana> l0", "<ana> l1"]
     chat.clock.advance(1)
     assert telnet.lines() == ["<ana> l2"]
-    for n in range(40):
+    for _ in range(40):
         page.send({"type": "line", "room": "#lobby", "text": "x" * 100})
     assert "err-flood" in [e.get("msgid") for e in page.events()]
     assert page.session.state.name in ("CLOSING", "CLOSED")

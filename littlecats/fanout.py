@@ -43,7 +43,11 @@ a flush that served many busy rooms, each paying a send per member for a few lin
 is three times as long (at most 25 ms): in 100 rooms of 10 at 630k deliveries/s that took the
 share of `send` in the server's time from 35 % to 21 %.  The price is latency under load (a
 few milliseconds, at most 25 ms), while a quiet server, whose flushes are cheap, never delays
-anything.
+anything.  The pause is shared by every door's fan-out on one reactor (`Pace`): a door with few
+connections (a hundred web pages beside nine hundred telnet users) flushes fast, and on its own
+pace it would flush every turn, paying a send per connection for one or two lines where the
+busy door's connections get ten; sharing the pause gave the web door's deliveries the same
+batching (bench/README.md, "Web door").
 
 Payloads are opaque bytes here, channels opaque keys: no wire format, no chat rules.
 """
@@ -54,6 +58,7 @@ from bisect import bisect_right
 from collections.abc import Hashable
 from operator import itemgetter
 from typing import Protocol
+from weakref import WeakKeyDictionary
 
 import attrs
 from twisted.internet import tcp
@@ -208,6 +213,18 @@ def _share(
     return [(seq, data) for seq, data, _skip in entries]
 
 
+class Pace:
+    """When the next flush may run: one for every fan-out on a reactor (see the module doc)."""
+
+    __slots__ = ("__weakref__", "quiet_until")
+
+    def __init__(self) -> None:
+        self.quiet_until = 0.0
+
+
+_paces: WeakKeyDictionary[IReactorTime, Pace] = WeakKeyDictionary()
+
+
 class Fanout:
     """The channels, their subscribers, and the once-per-turn flush."""
 
@@ -227,7 +244,10 @@ class Fanout:
         self._dirty_channels: list[Channel] = []
         self._dirty: list[Outlet] = []
         self._call: IDelayedCall | None = None
-        self._quiet_until = 0.0
+        pace = _paces.get(clock)
+        if pace is None:
+            pace = _paces[clock] = Pace()
+        self._pace = pace
 
     def subscribers(self, key: Hashable) -> int:
         """How many outlets channel C{key} reaches."""
@@ -302,7 +322,7 @@ class Fanout:
         return outlet.direct  # type: ignore[return-value]
 
     def _schedule(self) -> None:
-        delay = self._quiet_until - self.clock.seconds()
+        delay = self._pace.quiet_until - self.clock.seconds()
         self._call = self.clock.callLater(delay if delay > 0 else 0, self.flush)
 
     def flush(self) -> None:
@@ -324,9 +344,10 @@ class Fanout:
         took = ended - started
         if took > self.SLOW_FLUSH_SECONDS:
             factor = self.SLOW_FLUSH_PAUSE if len(channels) > self.MANY_CHANNELS else 1
-            self._quiet_until = ended + min(factor * took, self.MAX_PAUSE_SECONDS)
-        else:
-            self._quiet_until = 0.0
+            quiet_until = ended + min(factor * took, self.MAX_PAUSE_SECONDS)
+            pace = self._pace
+            if quiet_until > pace.quiet_until:
+                pace.quiet_until = quiet_until
 
     def _flush_one(self, channel: Channel) -> None:
         """The busy-room case, one dirty channel: its members straight, no bookkeeping of who

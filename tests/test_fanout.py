@@ -429,6 +429,31 @@ def test_slow_flush_is_followed_by_a_pause_cheap_ones_are_not(clock, fanout, roo
     assert c.data() == first + b"2\n3\n4\n"
 
 
+def test_the_pause_after_a_slow_flush_holds_every_door_s_fan_out_on_the_reactor(clock, fanout):
+    """A door with few connections (web pages beside many telnet users) waits out the busy
+    door's pause too, so its connections get as many lines per write; a fast flush of its own
+    does not cut the pause short."""
+    busy = subscribed(fanout, "room")
+
+    def slow_write(data):
+        busy.writes.append(data)
+        clock.rightNow += 0.005
+
+    busy.transport.write = slow_write
+    other = Fanout(clock)
+    page = subscribed(other, "room")
+    fanout.publish("room", b"1\n")
+    clock.advance(0)
+    other.publish("room", b"a\n")
+    fanout.publish("room", b"2\n")
+    clock.advance(0.004)
+    assert page.data() == b"" and busy.writes == [b"1\n"]
+    clock.advance(0.001)
+    assert page.data() == b"a\n"
+    assert busy.writes == [b"1\n", b"2\n"]
+    assert Fanout(MemoryReactorClock())._pace is not fanout._pace
+
+
 # The direct socket send
 
 

@@ -119,6 +119,7 @@ def test_a_page_and_a_telnet_user_talk_both_ways_in_the_lobby_and_in_a_room(chat
         "room": "#lobby",
         "nick": "bia",
         "text": "oi, ana",
+        "id": 0,  # no history kept here
         "time": said["time"],
     }
     telnet.line("/join #gatos")
@@ -207,6 +208,12 @@ def test_history_on_entry_then_older_pages_before_a_given_line():
     page.send({"type": "history", "room": "#lobby", "before": oldest, "count": 2})
     older = [e["text"] for e in page.of("history")]
     assert older == ["linha 3", "linha 4"]
+    # A live line carries the id its history line will have.
+    telnet.line("linha 8")
+    [said] = page.of("said")
+    page.send({"type": "history", "room": "#lobby", "before": said["id"] + 1, "count": 1})
+    [again] = page.of("history")
+    assert again["id"] == said["id"] and again["text"] == "linha 8"
 
 
 # Bad input: a clear answer, and the connection goes on

@@ -568,17 +568,23 @@ class ChatService(Service):
         # (`_mutes` is the moderation's dict itself), and no history kept.
         if room.modes or self._mutes:
             self.moderation.check_voice(member, room)
-        self._to_member_room(member, room, events.Said(room.name, member.nick, text))
-        if self._recording:
-            self.history.record(room.key, SAID, member.nick, text)
+        if room.members.get(member.session) is not member:
+            raise ChatError("err-not-in-room", room=room.name)
+        # Kept first, so that the event carries the line's id (doors hand it to clients that
+        # page back or skip what they have seen).
+        line_id = self.history.record(room.key, SAID, member.nick, text) if self._recording else 0
+        self.backend.publish(Envelope(events.Said(room.name, member.nick, text, line_id), room.key))
 
     def act(self, member: Member, room: Room, text: str) -> None:
         """An action (`/me`) from C{member} to C{room}."""
         if room.modes or self._mutes:
             self.moderation.check_voice(member, room)
-        self._to_member_room(member, room, events.Acted(room.name, member.nick, text))
-        if self._recording:
-            self.history.record(room.key, ACTED, member.nick, text)
+        if room.members.get(member.session) is not member:
+            raise ChatError("err-not-in-room", room=room.name)
+        line_id = self.history.record(room.key, ACTED, member.nick, text) if self._recording else 0
+        self.backend.publish(
+            Envelope(events.Acted(room.name, member.nick, text, line_id), room.key)
+        )
 
     def set_topic(self, member: Member, room: Room, topic: str) -> None:
         """C{member} sets C{room}'s topic; its members see who set it to what.

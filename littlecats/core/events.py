@@ -132,6 +132,8 @@ class Said:
     room: str
     nick: str
     text: str
+    id: int = 0
+    """The line's history id (0 when no history is kept): the same as its HistoryLine's."""
 
 
 @attrs.frozen
@@ -139,6 +141,7 @@ class Acted:
     room: str
     nick: str
     text: str
+    id: int = 0
 
 
 @attrs.frozen

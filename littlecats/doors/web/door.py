@@ -99,6 +99,7 @@ class WebDoor:
                 "room": e.room,
                 "nick": e.nick,
                 "text": e.text,
+                "id": e.id,
                 "time": now(),
             },
             events.Acted: lambda e: {
@@ -106,6 +107,7 @@ class WebDoor:
                 "room": e.room,
                 "nick": e.nick,
                 "text": e.text,
+                "id": e.id,
                 "time": now(),
             },
             events.TopicSet: lambda e: {

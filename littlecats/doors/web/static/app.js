@@ -232,7 +232,7 @@ function makeConversation(kind, name) {
     id, kind, name, key: kind === 'room' ? roomKey(name) : privateKey(name),
     topic: '', members: new Map(), unread: 0, mentioned: false, joined: false,
     oldest: null, paging: { inflight: false, exhausted: false, timer: null },
-    lastTime: 0, stick: true,
+    lastTime: 0, lastId: 0, stick: true,
   };
 
   // The log: a scroll container with the "earlier lines" control on top, then the rows.
@@ -456,6 +456,7 @@ function makeRow(spec) {
 /** Add a line at the bottom of `conv`; `live` lines count as unread and may notify. */
 function addRow(conv, spec, { live = false } = {}) {
   // Only the server's clock counts for lastTime (it is compared with the server's times).
+  if (spec.id) conv.lastId = Math.max(conv.lastId || 0, spec.id);
   if (spec.time !== undefined && spec.time !== null) {
     conv.lastTime = Math.max(conv.lastTime, spec.time);
   } else {
@@ -597,11 +598,15 @@ function prependHistory(conv, lines) {
 }
 
 /** A room's entry replay: its recent lines, then `entered`. After a reconnect, the lines
- * this page already showed live are skipped (live events carry no id, so by time). */
+ * this page already showed are skipped: by id (live lines carry their history id), or, on a
+ * server keeping no history, by time (live times are rounded to the millisecond: hence the
+ * millisecond of margin). */
 function appendReplay(conv, block, reentry) {
   let lines = block.lines;
-  // (Live events' times are rounded to the millisecond: hence the millisecond of margin.)
-  if (reentry) lines = lines.filter((line) => line.time > conv.lastTime + 0.001);
+  if (reentry) {
+    lines = lines.filter((line) => (conv.lastId ? line.id > conv.lastId
+      : line.time > conv.lastTime + 0.001));
+  }
   if (!lines.length) return;
   addRow(conv, template('history-start', { room: block.room, count: lines.length },
     { className: 'history-mark', marker: true }));
@@ -947,13 +952,17 @@ const handlers = {
   },
 
   said(e) {
-    roomRow(e.room, { layout: 'said', nick: e.nick, text: e.text, time: e.time, highlight: true },
-      { live: true });
+    roomRow(e.room, {
+      layout: 'said', nick: e.nick, text: e.text, time: e.time, id: e.id || undefined,
+      highlight: true,
+    }, { live: true });
   },
 
   acted(e) {
-    roomRow(e.room, { layout: 'acted', nick: e.nick, text: e.text, time: e.time, highlight: true },
-      { live: true });
+    roomRow(e.room, {
+      layout: 'acted', nick: e.nick, text: e.text, time: e.time, id: e.id || undefined,
+      highlight: true,
+    }, { live: true });
   },
 
   topic(e) {

@@ -394,6 +394,27 @@ class Session:
         self._timer = self._drain_call = None
 
 
+def when_ready(
+    chat: ChatService, transport: ITransport, admit: Callable[[], None], lost: Callable[[], bool]
+) -> None:
+    """Call C{admit} for a new connection now, or once the chat has loaded what it keeps (the
+    stored bans, accounts and rooms: admission must not run without them, right after a
+    start).  Meanwhile nothing is read: what the peer sends waits in the kernel.  A connection
+    C{lost} by then is never admitted."""
+    ready = chat.ready()
+    if ready is None:
+        admit()
+        return
+    transport.pauseProducing()
+
+    def loaded(_: object) -> None:
+        if not lost():
+            transport.resumeProducing()
+            admit()
+
+    ready.addCallback(loaded)
+
+
 def close_all(
     sessions: list[Session], payload: bytes, flush: Callable[[], None], clock: IReactorTime
 ) -> defer.Deferred[None]:

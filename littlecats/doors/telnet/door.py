@@ -1,11 +1,8 @@
 """
-The telnet door's renderer and fan-out: core events become text lines (UTF-8, CRLF) in the
-server's language, rendered once per event and written through one `Fanout` to every telnet
-session subscribed to the event's room.
-
-It implements `IDoor` for the core and what a `Session` needs of its door (the settings its
-sessions share, output, notices).  No chat state lives here: membership and the registry of
-sessions are the core's, the door only mirrors membership as fan-out subscriptions.
+The telnet door's renderer: core events become text lines (UTF-8, CRLF) in the server's
+language, rendered once per event and written through the door's `Fanout` to every telnet
+session subscribed to the event's room (`littlecats.doors.base.FanoutDoor` does the rest of
+`IDoor` and what a `Session` needs of its door).
 """
 
 from __future__ import annotations
@@ -13,22 +10,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from littlecats.core import events
 from littlecats.core.chat import ChatService
-from littlecats.core.events import Envelope, SessionId
 from littlecats.core.interfaces import IDoor
-from littlecats.fanout import Fanout
+from littlecats.doors.base import FanoutDoor
 from littlecats.limits import Limits
 from littlecats.messages import Catalog
-from littlecats.session import ILineHandler, Session, close_all
+from littlecats.session import ILineHandler, Session
 
 
 @implementer(IDoor)
-class TelnetDoor:
+class TelnetDoor(FanoutDoor):
     """Renders core events as telnet lines and fans them out to telnet sessions."""
 
     def __init__(
@@ -39,12 +34,7 @@ class TelnetDoor:
         limits: Limits,
         handler: ILineHandler,
     ) -> None:
-        self.chat = chat
-        self.catalog = catalog
-        self.clock = clock
-        self.limits = limits
-        self.handler = handler
-        self.fanout = Fanout(clock)
+        super().__init__(chat, catalog, clock, limits, handler)
         # Each template's str.format bound once: rendering is on the delivery path, and
         # Catalog.line's keyword repacking costs as much again.
         f = {msgid: catalog.formatter(msgid) for msgid in catalog.ids()}
@@ -106,61 +96,9 @@ class TelnetDoor:
         """The wire line for catalog message C{msgid}."""
         return self.catalog.line(msgid, **fields)
 
-    @property
-    def sessions(self) -> dict[SessionId, Session]:
-        """This door's open sessions (the core keeps the registry)."""
-        return {sid: s for sid, s in self.chat.sessions.items() if s.door is self}  # type: ignore[misc]
-
-    def _local(self, session: SessionId) -> Session | None:
-        local = self.chat.sessions.get(session)
-        return local if local is not None and local.door is self else None  # type: ignore[return-value]
-
-    # What sessions ask of their door
-
-    def release(self, session: Session) -> None:
-        """C{session} is closing: it leaves the fan-out, and what it is owed is written now."""
-        self.fanout.remove(session.outlet)
-
-    def write(self, session: Session, data: bytes) -> None:
-        """C{data} for C{session} alone, in its place among what its rooms receive."""
-        self.fanout.send(session.outlet, data)
-
     def hide_input(self, session: Session, hidden: bool) -> None:
         """Turn the terminal's echo off for a password, or on again (telnet clients only:
         see L{littlecats.doors.telnet.protocol.ChatProtocol.hide_input})."""
         wire = session.wire
         if wire is not None:
             wire.hide_input(hidden)  # type: ignore[attr-defined]
-
-    # IDoor
-
-    def subscribe(self, room: str | None, session: SessionId) -> None:
-        local = self._local(session)
-        if local is not None:
-            self.fanout.subscribe(room, local.outlet)
-
-    def unsubscribe(self, room: str | None, session: SessionId) -> None:
-        local = self._local(session)
-        if local is not None:
-            self.fanout.unsubscribe(room, local.outlet)
-
-    def publish(self, envelope: Envelope) -> None:
-        if envelope.room not in self.fanout.channels:  # no subscriber here
-            return
-        excluded = self._local(envelope.exclude) if envelope.exclude is not None else None
-        self.fanout.publish(
-            envelope.room,
-            self.render(envelope.event),
-            excluded.outlet if excluded is not None else None,
-        )
-
-    def send(self, session: SessionId, event: events.Event) -> None:
-        local = self._local(session)
-        if local is not None:
-            self.fanout.send(local.outlet, self.render(event))
-
-    def shutdown(self, event: events.Event) -> defer.Deferred[None]:
-        """Tell every session, close them all, and abort those still open after a grace
-        period; fire when all are closed or aborted."""
-        sessions = list(self.sessions.values())
-        return close_all(sessions, self.render(event), self.fanout.flush, self.clock)

@@ -23,7 +23,7 @@ from littlecats.doors.telnet.door import TelnetDoor
 from littlecats.doors.telnet.nvt import LineDecoder
 from littlecats.limits import Limits
 from littlecats.messages import Catalog
-from littlecats.session import Session
+from littlecats.session import Session, when_ready
 
 MAX_LINE_BYTES = 2048
 
@@ -36,21 +36,9 @@ class ChatProtocol(Protocol):
     _lost = False
 
     def connectionMade(self) -> None:
-        ready = self.factory.service.ready()
-        if ready is not None:
-            # Just started: the stored bans (and accounts and rooms) are on their way, and
-            # admission must not run without them.  Nothing is read meanwhile: what the peer
-            # sends waits in the kernel.
-            self.transport.pauseProducing()
-            ready.addCallback(self._admit, True)
-            return
-        self._admit(None)
+        when_ready(self.factory.service, self.transport, self._admit, lambda: self._lost)
 
-    def _admit(self, _: object, paused: bool = False) -> None:
-        if self._lost:
-            return
-        if paused:
-            self.transport.resumeProducing()
+    def _admit(self) -> None:
         factory = self.factory
         self.session = Session.accept(factory.door, self.transport)
         if self.session is None:

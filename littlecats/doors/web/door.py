@@ -18,18 +18,17 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from littlecats.core import events
 from littlecats.core.chat import ChatService
-from littlecats.core.events import Envelope, SessionId
+from littlecats.core.events import SessionId
 from littlecats.core.interfaces import IDoor
-from littlecats.fanout import Fanout
+from littlecats.doors.base import FanoutDoor
 from littlecats.limits import Limits
 from littlecats.messages import Catalog
-from littlecats.session import ILineHandler, Session, State, close_all
+from littlecats.session import ILineHandler, Session, State
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
@@ -40,7 +39,7 @@ def payload(event: dict[str, Any]) -> bytes:
 
 
 @implementer(IDoor)
-class WebDoor:
+class WebDoor(FanoutDoor):
     """Renders core events as JSON and fans them out to web sessions."""
 
     def __init__(
@@ -51,12 +50,7 @@ class WebDoor:
         limits: Limits,
         handler: ILineHandler,
     ) -> None:
-        self.chat = chat
-        self.catalog = catalog
-        self.clock = clock
-        self.limits = limits
-        self.handler = handler
-        self.fanout = Fanout(clock)
+        super().__init__(chat, catalog, clock, limits, handler)
         # The display name of every room a web session is in, by key: `exited` names the room
         # even when it was deleted with its last member.
         self._room_names: dict[str, str] = {}
@@ -198,33 +192,11 @@ class WebDoor:
         """A reply to one session: catalog message C{msgid}, which the page renders."""
         return payload({"type": "notice", "msgid": msgid, "fields": fields})
 
-    @property
-    def sessions(self) -> dict[SessionId, Session]:
-        """This door's open sessions (the core keeps the registry)."""
-        return {sid: s for sid, s in self.chat.sessions.items() if s.door is self}  # type: ignore[misc]
-
-    def _local(self, session: SessionId) -> Session | None:
-        local = self.chat.sessions.get(session)
-        return local if local is not None and local.door is self else None  # type: ignore[return-value]
-
-    # What sessions ask of their door
-
-    def release(self, session: Session) -> None:
-        """C{session} is closing: it leaves the fan-out, and what it is owed is written now."""
-        self.fanout.remove(session.outlet)
-
-    def write(self, session: Session, data: bytes) -> None:
-        """C{data} for C{session} alone, in its place among what its rooms receive."""
-        self.fanout.send(session.outlet, data)
-
     def tell(self, session: Session, event: dict[str, Any]) -> None:
         """C{event} for C{session} alone (an answer, or what the page needs to draw)."""
         self.fanout.send(session.outlet, payload(event))
 
-    def hide_input(self, session: Session, hidden: bool) -> None:
-        """Nothing to do: the page has a password field."""
-
-    # IDoor
+    # IDoor: subscriptions also tell the page what it needs to draw
 
     def subscribe(self, room: str | None, session: SessionId) -> None:
         local = self._local(session)
@@ -264,24 +236,3 @@ class WebDoor:
             self._room_names.pop(room, None)
         if name is not None and local.state is State.CHAT:
             self.tell(local, {"type": "exited", "room": name})
-
-    def publish(self, envelope: Envelope) -> None:
-        if envelope.room not in self.fanout.channels:  # no subscriber here
-            return
-        excluded = self._local(envelope.exclude) if envelope.exclude is not None else None
-        self.fanout.publish(
-            envelope.room,
-            self.render(envelope.event),
-            excluded.outlet if excluded is not None else None,
-        )
-
-    def send(self, session: SessionId, event: events.Event) -> None:
-        local = self._local(session)
-        if local is not None:
-            self.fanout.send(local.outlet, self.render(event))
-
-    def shutdown(self, event: events.Event) -> defer.Deferred[None]:
-        """Tell every session, close them all, and abort those still open after a grace
-        period; fire when all are closed or aborted."""
-        sessions = list(self.sessions.values())
-        return close_all(sessions, self.render(event), self.fanout.flush, self.clock)

@@ -40,7 +40,7 @@ from littlecats.doors.web.door import WebDoor, payload
 from littlecats.fanout import Outlet
 from littlecats.limits import Limits
 from littlecats.messages import Catalog
-from littlecats.session import Session
+from littlecats.session import Session, when_ready
 
 txaio.use_twisted()
 
@@ -141,19 +141,9 @@ class ChatWebSocket(WebSocketServerProtocol):
         return None
 
     def onOpen(self) -> None:
-        ready = self.factory.service.ready()
-        if ready is not None:
-            # Just started: admission waits for the stored bans (see the telnet door).
-            self.transport.pauseProducing()
-            ready.addCallback(self._admit, True)
-            return
-        self._admit(None)
+        when_ready(self.factory.service, self.transport, self._admit, lambda: self._lost)
 
-    def _admit(self, _: object, paused: bool = False) -> None:
-        if self._lost:
-            return
-        if paused:
-            self.transport.resumeProducing()
+    def _admit(self) -> None:
         factory = self.factory
         self.wire = WebSocketWire(factory.door, self, self.transport)
         self.session = Session.accept(factory.door, self.wire)

@@ -5,8 +5,9 @@ in the fixed, saturation and rooms scenarios, driven with lcbench --proto irc) a
 an older littlecats (`--before-tree DIR`: the server "littlecats-before", that checkout's own
 venv's twistd; every scenario but rooms), driven by the C load generator lcbench.
 
-It builds lcbench from ../shared/bench/lcbench.c (or --lcbench PATH, a source file or a built
-binary) into bench/lcbench, then for every case of every chosen scenario starts each server
+It builds lcbench from bench/lcbench.c (this repository's copy of ../shared/bench/lcbench.c,
+with WebSocket clients added; or --lcbench PATH, a source file or a built binary) into
+bench/lcbench, then for every case of every chosen scenario starts each server
 fresh, pinned to CPU 1 (its own process group, raised open-file limit), runs lcbench pinned to
 CPU 0, and kills the server.  Scenarios: saturation (1000 members, 10 senders, open-loop ramp:
 the highest deliveries/s with p99 <= 250 ms, nothing lost or reordered), fixed (100 members,
@@ -18,7 +19,11 @@ littlecats-history, with --db sqlite:<tmpdir>/bench.db --history 20, and littlec
 with --db memory: --history 0; prints the ratio history/nohistory of the best deliveries/s,
 the goal check "history on >= 85 % of history off", and whether every message the senders
 sent is a row of room_lines once the history server has stopped on SIGTERM; --history-load
-rooms runs it on the rooms load instead).  --quick shrinks every scenario to a smoke test.
+rooms runs it on the rooms load instead), web (the web door: a 1000-member room at one fixed
+open-loop rate, run on littlecats-web, littlecats with a --web listener too, with 1000 telnet
+members and then with 900 telnet + 100 web members (lcbench --web-clients), back to back:
+deliveries/s and p99 per door, the server's CPU per delivery on each door and the goal check
+"web <= 3 x telnet"; see web_cpu()).  --quick shrinks every scenario to a smoke test.
 Every littlecats server runs with an explicit --db: memory: unless said otherwise (nothing is
 written into the repository); littlecats-before, an older tree without that option, runs
 without it.
@@ -34,11 +39,14 @@ and memory are within 10 % of it.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -68,16 +76,17 @@ from common import (
 
 SERVERS = (
     "littlecats", "littlecats-before", "baseline", "ngircd",
-    "littlecats-history", "littlecats-nohistory",
+    "littlecats-history", "littlecats-nohistory", "littlecats-web",
 )  # fmt: skip
 SHORT = {
     "littlecats": "lc", "littlecats-before": "lb", "baseline": "bl", "ngircd": "ng",
-    "littlecats-history": "lh", "littlecats-nohistory": "ln",
+    "littlecats-history": "lh", "littlecats-nohistory": "ln", "littlecats-web": "lw",
 }  # fmt: skip
-SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling", "rooms", "history")
-# The history scenario compares littlecats with and without room history, and nothing else.
+SCENARIOS = ("saturation", "fixed", "joinstorm", "memory", "scaling", "rooms", "history", "web")
+# The history scenario compares littlecats with and without room history, and nothing else;
+# the web scenario compares the telnet and web doors of one server, littlecats-web.
 HISTORY_SERVERS = ("littlecats-history", "littlecats-nohistory")
-MAIN_SCENARIOS = tuple(s for s in SCENARIOS if s != "history")
+MAIN_SCENARIOS = tuple(s for s in SCENARIOS if s not in ("history", "web"))
 # ngircd speaks IRC, so only the scenarios whose figures compare across protocols run it; the
 # littlecats before rooms (--before-tree) has no /join, so it runs everything but rooms.
 ONLY_IN = {
@@ -88,6 +97,7 @@ ONLY_IN = {
     "littlecats-history": ("history",),
     # Also in rooms, to show the many-rooms figure without the cost of history.
     "littlecats-nohistory": ("history", "rooms"),
+    "littlecats-web": ("web",),
 }
 # The history issue: storing every line costs at most 15 % of the saturation figure.
 GOAL_HISTORY_VS_NOHISTORY = 0.85
@@ -102,37 +112,95 @@ GOAL_P50_MS, GOAL_P99_VS_NGIRCD = 2.0, 1.5
 GOAL_ROOMS_VS_BASELINE, GOAL_VS_BEFORE = 3.0, 0.10
 BEFORE_SCENARIOS = ("saturation", "joinstorm", "memory")
 ROOMS_LC_JOIN = "/join #bench%d"
+# The web issue: a web delivery may cost the server more CPU than a telnet one, but at most 3 x.
+GOAL_WEB_VS_TELNET = 3.0
+# The web scenario's open-loop rate, msgs/s per sender (10 senders, 1000 members): about
+# 1 M deliveries/s, where littlecats-web used ~60-70 % of CPU 1 with both mixes and every
+# delivery arrived with p99 under 60 ms (bench/README.md, "Web door", how it was chosen).
+WEB_RATE = 100
+WEB_CLIENTS = 100
+# Pairs of fixed-rate runs behind the web check (the median pair counts): one run's server CPU
+# at a fixed rate varies by several % from run to run, and the web figure is a difference.
+WEB_PAIRS = 3
+# A fixed-rate web run where other processes used more than this share (%) of the server's or
+# the generator's CPU (its busy time less the server's or lcbench's own) is flagged, and its
+# pair does not count in the check.
+WEB_OTHERS_MAX = 20.0
 GEN_CPU, SERVER_CPU = 0, 1
 SATURATED_GEN_PCT = 90.0
 
 
 def build_lcbench(path: str | None) -> Path:
-    """The lcbench binary: C{path} if it is one, else built from C{path} or the shared source."""
+    """The lcbench binary: C{path} if it is one, else built from C{path} or bench/lcbench.c."""
     if path and not path.endswith(".c"):
         binary = Path(path).resolve()
         if not os.access(binary, os.X_OK):
             raise SystemExit(f"--lcbench {path}: not an executable")
         return binary
-    source = Path(path).resolve() if path else (ROOT.parent / "shared" / "bench" / "lcbench.c")
+    source = Path(path).resolve() if path else (BENCH / "lcbench.c")
     binary = BENCH / "lcbench"
-    if not source.exists():
+    if path:
+        # Another source (e.g. the shared kit's, which has no --web-clients): built afresh into
+        # a directory of its own, so that bench/lcbench stays the build of bench/lcbench.c.
+        if not source.exists():
+            raise SystemExit(f"--lcbench {path}: no such file")
+        tmp = Path(tempfile.mkdtemp(prefix="lcbench-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        binary = tmp / "lcbench"
+    elif not source.exists():
         if binary.exists():
             return binary
         raise SystemExit(f"lcbench source not found at {source} (use --lcbench PATH)")
-    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+    if path or not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
         print(f"building {binary} from {source}", flush=True)
         subprocess.run(
-            ["gcc", "-O2", "-Wall", "-o", str(binary), str(source), "-lm"], check=True, timeout=120
+            ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source), "-lm"],
+            check=True,
+            timeout=120,
         )
     return binary
 
 
-def cases(scenario: str, quick: bool, history_load: str = "saturation") -> list[dict]:
+def cases(
+    scenario: str,
+    quick: bool,
+    history_load: str = "saturation",
+    web_rate: float = WEB_RATE,
+    web_ramp: bool = False,
+) -> list[dict]:
     """The lcbench runs of C{scenario}: a label, the clients, and the extra lcbench flags.
 
     The history scenario runs the load C{history_load} (saturation, or rooms: many small rooms,
-    where each line has 10 times fewer deliveries to share the cost of storing it).
+    where each line has 10 times fewer deliveries to share the cost of storing it).  The web
+    scenario's cases come in pairs, (a) all telnet and (b) the same with the last members on
+    the web door, at C{web_rate} msgs/s per sender; with C{web_ramp} also a pair of ramps.
     """
+    if scenario == "web":
+        # The 1000-member room of saturation/fixed (one room, 10 senders), at one open-loop rate;
+        # the web members are the last ones (lcbench --web-clients), never senders.
+        n, web = (200, 20) if quick else (1000, WEB_CLIENTS)
+        timing = ["--duration", "3" if quick else "10", "--warmup", "1" if quick else "2"]
+        fixed = ["--senders", "10", "--rate", f"{web_rate:g}", *timing, "--drain", "5"]
+        out = [
+            dict(label=f"web {n} telnet", clients=n, web_clients=0, metric="web", args=fixed),
+            dict(label=f"web {n - web} telnet + {web} web", clients=n, web_clients=web,
+                 metric="web", args=[*fixed, "--web-clients", str(web)]),
+        ]  # fmt: skip
+        if web_ramp:
+            # The saturation scenario's ramp on both mixes: the best deliveries/s whose step had
+            # p99 <= 250 ms (over both doors), nothing lost.
+            ramp = ["--ramp", "4:2:256" if quick else "4:2:1024"]
+            ramp += ["--ramp-refine", "1" if quick else "2"]
+            ramp += ["--duration", "1" if quick else "2", "--warmup", "0.3" if quick else "0.5"]
+            ramp += ["--senders", "10", "--drain", "4"]
+            out += [
+                dict(label=f"web ramp {n} telnet", clients=n, web_clients=0, metric="web",
+                     ramp=True, args=ramp),
+                dict(label=f"web ramp {n - web} telnet + {web} web", clients=n,
+                     web_clients=web, metric="web", ramp=True,
+                     args=[*ramp, "--web-clients", str(web)]),
+            ]  # fmt: skip
+        return out
     if scenario == "history":
         return [
             dict(case, label=f"history {case['label']}")
@@ -197,9 +265,16 @@ def cases(scenario: str, quick: bool, history_load: str = "saturation") -> list[
     raise ValueError(scenario)
 
 
-def run_lcbench(binary: Path, server: Server, case: dict, max_runtime: float) -> dict:
-    """One lcbench run against C{server}; its JSON plus what we measured around it."""
+def run_lcbench(
+    binary: Path, server: Server, case: dict, max_runtime: float, web_port: int | None = None
+) -> dict:
+    """One lcbench run against C{server}; its JSON plus what we measured around it.
+
+    C{web_port}: the server's web listener, for a case with web clients (--web-clients).
+    """
     proto = ["--lc-prompt", "Escolha seu apelido"]
+    if web_port is not None:
+        proto += ["--web-port", str(web_port)]
     if server.name == "ngircd":
         # ngircd listens with a backlog of 10: more handshakes in flight overflow it, and SYN
         # retries then stretch the (unmeasured) join phase to minutes.
@@ -258,7 +333,9 @@ def summarise(case: dict, r: dict) -> dict:
     if not r["outer"]["server_alive"]:
         out["notes"].append("server died")
     metric = case["metric"]
-    if metric in ("sat", "lat"):
+    # A web case is a fixed-rate run (as lat), or with "ramp" a ramp (as sat).
+    ramp = metric == "sat" or (metric == "web" and case.get("ramp", False))
+    if metric in ("sat", "lat", "web"):
         out["gen_pct"] = traffic.get("gen_cpu_pct", 0.0)
         out["steal_pct"] = max(traffic.get("steal_pct", [0.0]) or [0.0])
         lat = traffic.get("latency_ms", {})
@@ -269,7 +346,24 @@ def summarise(case: dict, r: dict) -> dict:
         out["srv_pct"] = traffic.get("srv_cpu_pct")
         if out["srv_pct"] and out["deliveries_per_s"]:
             out["per_cpu_s"] = out["deliveries_per_s"] / (out["srv_pct"] / 100)
-        if metric == "sat":
+        if metric == "web":
+            out.update(door_figures(traffic))
+            # Other processes on the server's or the generator's CPU change the timing of the
+            # flushes and their pauses, and so what a delivery costs (measured: case b's CPU
+            # 5.8-5.9 s with CPU 0 86-95 % busy, 6.8-7.2 s on a quiet machine): such a run does
+            # not count in the web check.  Not in a ramp: at several M deliveries/s the
+            # loopback's softirq time is a large part of a CPU's busy time, and no process's.
+            busy = traffic.get("busy_pct") or []
+            for cpu, own in ((SERVER_CPU, out["srv_pct"]), (GEN_CPU, out["gen_pct"])):
+                if ramp or len(busy) <= cpu or own is None or own < 0:
+                    continue
+                others = busy[cpu] - own
+                out[f"others_cpu{cpu}_pct"] = others
+                if others > WEB_OTHERS_MAX:
+                    out["notes"].append(
+                        f"CPU {cpu} shared: other processes used {others:.0f} % of it"
+                    )
+        if ramp:
             # A ramp reports its best passing step; losses in the steps beyond it (where the
             # generator could no longer read, and the server dropped it as a slow reader, by
             # design of --max-sendq) do not count against that figure.
@@ -286,11 +380,11 @@ def summarise(case: dict, r: dict) -> dict:
             reordered = traffic.get("order_violations_total")
         if not (traffic.get("pass") and not lost and not reordered and not traffic.get("closed")):
             out["notes"].append(f"FAIL lost={lost} reordered={reordered} p99={lat.get('p99')}")
-        if metric == "sat":
-            ramp = r.get("ramp", {})
-            if ramp.get("stop_reason") not in ("refinement done", "reached --ramp max"):
-                out["notes"].append(f"ramp stop: {ramp.get('stop_reason', '')}")
-            if ramp.get("lowest_fail_rate", 0) == 0:
+        if ramp:
+            how = r.get("ramp", {})
+            if how.get("stop_reason") not in ("refinement done", "reached --ramp max"):
+                out["notes"].append(f"ramp stop: {how.get('stop_reason', '')}")
+            if how.get("lowest_fail_rate", 0) == 0:
                 out["notes"].append("ramp max reached: figure is a lower bound")
     elif metric == "storm":
         out["gen_pct"] = whole_gen
@@ -319,6 +413,28 @@ def summarise(case: dict, r: dict) -> dict:
     return out
 
 
+def door_figures(traffic: dict) -> dict:
+    """A web case's figures per door (lcbench's traffic.by_door), and the server's CPU seconds
+    in the measurement window (utime + stime of the whole process, from /proc, read by lcbench
+    at the window's start and end: the same reading as srv CPU%)."""
+    cpu = traffic.get("srv_cpu_s")
+    out: dict = {
+        "srv_cpu_s": cpu if cpu is not None and cpu >= 0 else None,
+        "measure_s": traffic.get("measure_s"),
+    }
+    for door, fig in traffic.get("by_door", {}).items():
+        lat = fig.get("latency_ms", {})
+        out[f"{door}_clients"] = fig.get("clients")
+        out[f"{door}_deliveries"] = fig.get("deliveries")
+        out[f"{door}_per_s"] = fig.get("deliveries_per_s")
+        out[f"{door}_offered_per_s"] = fig.get("offered_deliveries_per_s")
+        out[f"{door}_p50_ms"] = lat.get("p50") if lat.get("count") else None
+        out[f"{door}_p99_ms"] = lat.get("p99") if lat.get("count") else None
+        out[f"{door}_lost"] = fig.get("lost_total")
+        out[f"{door}_closed"] = fig.get("closed_after_join")
+    return out
+
+
 # Which figures each kind of case shows, and whether higher is better.
 FIGURES = {
     "sat": [
@@ -327,6 +443,7 @@ FIGURES = {
         ("deliveries/CPU-s", "per_cpu_s", "higher"),
     ],
     "lat": [("p50 ms", "p50_ms", "lower"), ("p99 ms", "p99_ms", "lower")],
+    "web": [("deliveries/s", "deliveries_per_s", "higher"), ("p99 ms", "p99_ms", "lower")],
     "storm": [
         ("all notices s", "all_notices_s", "lower"),
         ("all joined s", "all_joined_s", "lower"),
@@ -381,16 +498,26 @@ def before_twistd(tree: Path) -> Path:
 
 
 def server_cmd(
-    name: str, port: int, stack: contextlib.ExitStack, before: Path | None
+    name: str,
+    port: int,
+    stack: contextlib.ExitStack,
+    before: Path | None,
+    web_port: int | None = None,
 ) -> tuple[list[str], Path | None]:
     """The command line of server C{name} on C{port}, and its SQLite file if it has one.
 
     ngircd's config and littlecats-history's database live in temporary directories that last
     as long as C{stack}.  Every littlecats gets an explicit --db (memory: but for
     littlecats-history); littlecats-before, whose code has no --db option, gets none.
+    littlecats-web is littlecats with its web listener on C{web_port} too (--web; naming a
+    listener replaces the default ones, so it has exactly these two).
     """
     if name == "littlecats":
         return littlecats_cmd(port, PERF_LIMITS, db=DB_MEMORY), None
+    if name == "littlecats-web":
+        assert web_port is not None
+        web = ["--web", f"tcp:{web_port}:interface={HOST}"]
+        return littlecats_cmd(port, [*PERF_LIMITS, *web], db=DB_MEMORY), None
     if name == "littlecats-history":
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lcbench-history-")))
         db_file = tmp / "bench.db"
@@ -470,21 +597,42 @@ def log_problems(log: str) -> dict:
     return {"count": len(hits), "first": "\n".join(lines[max(0, first - 2) : first + 25])[:3000]}
 
 
+def wait_listening(server: Server, port: int, timeout: float = 20.0) -> None:
+    """Wait until C{server} (started, its first listener up) accepts connections on C{port}."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise RuntimeError(f"{server.name} exited: {server.stderr()}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{server.name} did not listen on {port} within {timeout}s")
+
+
 def run_case(
     binary: Path, name: str, case: dict, max_runtime: float, record: dict, before: Path | None
 ) -> dict:
     """Start C{name} fresh, run C{case} against it, stop it; record and return the summary."""
     port = free_port()
+    web_port = None
+    if name == "littlecats-web":
+        web_port = free_port()
+        while web_port == port:
+            web_port = free_port()
     version = code_version(before) if name == "littlecats-before" and before else code_version()
     print(f"== {case['label']} / {name} (code {version})", flush=True)
     history: dict | None = None
     with contextlib.ExitStack() as stack:
         cwd = before if name == "littlecats-before" else None
-        cmd, db_file = server_cmd(name, port, stack, before)
+        cmd, db_file = server_cmd(name, port, stack, before, web_port)
         server = Server(name, cmd, port, cpu=SERVER_CPU, cwd=cwd)
         try:
             server.start()
-            raw = run_lcbench(binary, server, case, max_runtime)
+            if web_port is not None:
+                wait_listening(server, web_port)
+            raw = run_lcbench(binary, server, case, max_runtime, web_port)
         finally:
             t_stop = time.monotonic()
             server.stop(HISTORY_TERM_TIMEOUT if db_file is not None else 5.0)
@@ -685,6 +833,188 @@ def before_check(case: dict, figures: dict[str, dict]) -> list[str]:
     return lines
 
 
+# The web scenario: what a delivery costs the server on each door.
+#
+# Case (a) has every member on telnet, case (b) the same room with the last 100 members on the
+# web door; both at the same open-loop rate (the senders are telnet members in both), on a fresh
+# littlecats-web each, back to back.  lcbench reads the server's utime + stime from /proc at
+# the start and end of its measurement window and counts the deliveries received in that same
+# window, per door.  Then
+#
+#     telnet = cpu_a / deliveries_a                                  (case a: all telnet)
+#     web    = (cpu_b - telnet_deliveries_b x telnet) / web_deliveries_b
+#
+# i.e. what is left of case b's CPU once its telnet deliveries are paid at case a's price.
+# Why this is a fair comparison, and what makes it robust or not:
+#
+# - What a message costs whatever its fan-out (reading and parsing the sender's line, the
+#   chat core, storing it in the history, the reactor's turns and timers) is the same in both
+#   cases, since the rate is.  Case a's price puts a share of it on every delivery, and case b
+#   pays its telnet deliveries at that price, so the same per-delivery share stays in the web
+#   figure: both carry it (if anything this understates how much dearer a web delivery is:
+#   (w + m) / (t + m) < w / t when w > t).
+# - Open loop: the offered load does not depend on how fast the server is, so both cases
+#   carry the same messages; a case where a delivery was lost or late (p99 > 250 ms, backlog
+#   not drained) or where the generator saturated is flagged and its pair does not count.
+# - The web figure is a difference of two large numbers: web deliveries are ~10 % of case b's,
+#   so an error of x % on cpu_b (the machine is shared: caches, frequency, other people's
+#   processes) moves it by about x % x cpu_b / (its web share).  The check prints how far 5 %
+#   of cpu_b would move the ratio, and takes the median of --web-pairs pairs (default 3; each
+#   pair back to back, alternating which case goes first), with their min..max.
+# - Other processes on either CPU change the timing of the flushes and their pauses, and with
+#   it what a delivery costs: runs where they took more than WEB_OTHERS_MAX points of a CPU
+#   are flagged (summarise) and their pair does not count.
+# - A web figure <= 0 means the web door's cost was below that noise: INCONCLUSIVE, not PASS.
+WEB_NOISE = 0.05
+
+
+def web_cpu(a: dict, b: dict) -> dict:
+    """Server CPU per delivery on each door from the pair (C{a}: all telnet, C{b}: telnet and
+    web, same rate), and their ratio; see the comment above."""
+    cpu_a, cpu_b = a.get("srv_cpu_s"), b.get("srv_cpu_s")
+    d_a = a.get("telnet_deliveries")
+    d_tb, d_wb = b.get("telnet_deliveries"), b.get("web_deliveries")
+    out: dict = {"cpu_a_s": cpu_a, "cpu_b_s": cpu_b, "deliveries_a": d_a,
+                 "telnet_deliveries_b": d_tb, "web_deliveries_b": d_wb}  # fmt: skip
+    if not cpu_a or not cpu_b or not d_a or not d_wb or d_tb is None:
+        return {**out, "valid": False, "problems": ["no server CPU reading or no deliveries"]}
+    telnet = cpu_a / d_a
+    web = (cpu_b - d_tb * telnet) / d_wb
+    out.update(telnet_us=telnet * 1e6, web_us=web * 1e6, ratio=web / telnet)
+    out["ratio_noise"] = WEB_NOISE * cpu_b / d_wb / telnet
+    problems = [
+        f"{case}: {note}"
+        for case, run in (("a", a), ("b", b))
+        for note in run["notes"]
+        if not note.startswith("best of")
+    ]
+    if web <= 0:
+        problems.append("the web figure is <= 0: the web door's cost is below the noise")
+    return {**out, "valid": not problems, "problems": problems}
+
+
+def web_pairs(runs: dict[str, list[dict]], a_case: dict, b_case: dict) -> list[dict]:
+    """L{web_cpu} of every pair of runs (the Kth run of case a with the Kth of case b)."""
+    a_runs, b_runs = runs[a_case["label"]], runs[b_case["label"]]
+    return [web_cpu(a, b) for a, b in zip(a_runs, b_runs, strict=False)]
+
+
+def _median_index(values: list[float]) -> int:
+    """The index of the median of C{values} (the lower middle one for an even count)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    return order[(len(order) - 1) // 2]
+
+
+def web_rows(label: str, run: dict, with_web: bool) -> list[list[str]]:
+    """The table rows of one web case: deliveries/s and latency per door."""
+    notes = "; ".join(run["notes"])
+    cols = [
+        fmt(run.get("srv_cpu_s")), fmt(run.get("gen_pct")), fmt(run.get("steal_pct")),
+        fmt(run.get("srv_pct")),
+    ]  # fmt: skip
+    rows = []
+    for title, key, better in (
+        ("deliveries/s", "per_s", "higher"),
+        ("p50 ms", "p50_ms", "lower"),
+        ("p99 ms", "p99_ms", "lower"),
+    ):
+        t, w = run.get(f"telnet_{key}"), run.get(f"web_{key}") if with_web else None
+        same_unit = key != "per_s"  # deliveries/s of 900 and 100 members do not compare
+        rows.append([f"{label}: {title}", fmt(t), fmt(w), ratio(w, t) if same_unit else "-",
+                     better, *cols, notes if key == "per_s" else ""])  # fmt: skip
+    return rows
+
+
+def web_report(runs: dict[str, list[dict]], todo: list[dict], rate: float) -> tuple[list, list]:
+    """The web scenario's table rows and goal-check lines from its runs (by case label)."""
+    fixed = [c for c in todo if not c.get("ramp")]
+    ramps = [c for c in todo if c.get("ramp")]
+    a_case, b_case = fixed
+    pairs = web_pairs(runs, a_case, b_case)
+    valid = [i for i, p in enumerate(pairs) if p["valid"]]
+    # The figures shown are those of one pair: the valid pair with the median ratio.
+    pick = valid or [i for i, p in enumerate(pairs) if "ratio" in p] or [0]
+    m = pick[_median_index([pairs[i].get("ratio", 0) for i in pick])]
+    a_run, b_run, pair = runs[a_case["label"]][m], runs[b_case["label"]][m], pairs[m]
+    rows = web_rows(a_case["label"], a_run, False) + web_rows(b_case["label"], b_run, True)
+    verdict = "-"
+    if "ratio" in pair:
+        verdict = "PASS" if pair["ratio"] <= GOAL_WEB_VS_TELNET else "FAIL"
+        if not pair["valid"]:
+            verdict = "INCONCLUSIVE"
+    rows.append([
+        "server CPU per delivery us (telnet: a, web: b)", fmt(pair.get("telnet_us")),
+        fmt(pair.get("web_us")), f"{pair['ratio']:.2f}" if "ratio" in pair else "-", "lower",
+        "", "", "", "", f"goal <= {GOAL_WEB_VS_TELNET:g} x: {verdict}",
+    ])  # fmt: skip
+    for case in ramps:
+        chosen = best(case, runs[case["label"]])
+        rows += web_rows(case["label"], chosen, bool(case["web_clients"]))
+        title = f"{case['label']}: deliveries/CPU-s (both doors)"
+        rows.append([title, fmt(chosen.get("per_cpu_s")), "", "", "higher", *[""] * 5])
+
+    lines = [
+        f"goal check (web door, {a_case['clients']} members, 10 senders x {rate:g} msg/s: server "
+        f"CPU per web delivery <= {GOAL_WEB_VS_TELNET:g} x per telnet delivery):"
+    ]
+    if "ratio" not in pair:
+        lines.append(f"  no figure: {'; '.join(pair.get('problems', []))}: INCONCLUSIVE")
+    else:
+        lines.append(
+            f"  telnet {pair['telnet_us']:.3f} us/delivery (a: {pair['cpu_a_s']:.2f} CPU-s / "
+            f"{pair['deliveries_a']:,} deliveries); web {pair['web_us']:.3f} us/delivery (b: "
+            f"({pair['cpu_b_s']:.2f} CPU-s - {pair['telnet_deliveries_b']:,} telnet x "
+            f"{pair['telnet_us']:.3f} us) / {pair['web_deliveries_b']:,} web)"
+        )
+        within = abs(pair["ratio"] - GOAL_WEB_VS_TELNET) <= pair["ratio_noise"]
+        lines.append(
+            f"  ratio web/telnet {pair['ratio']:.2f} <= {GOAL_WEB_VS_TELNET:g}: {verdict}  "
+            f"(5 % more or less CPU in case b would move it by {pair['ratio_noise']:.2f}"
+            + ("; that is across the limit: more pairs, e.g. --web-pairs 5" if within else "")
+            + ")"
+        )
+    if len(pairs) > 1:
+        shown = ", ".join(
+            f"{p['ratio']:.2f}" + ("" if p["valid"] else " (invalid)") if "ratio" in p else "-"
+            for p in pairs
+        )
+        ratios = [pairs[i]["ratio"] for i in valid]
+        spread = f"; valid: median {pairs[m]['ratio']:.2f}, min {min(ratios):.2f}, " \
+            f"max {max(ratios):.2f}" if ratios else "; none valid"  # fmt: skip
+        lines.append(f"  ratio of each back-to-back pair: {shown}{spread}")
+    else:
+        lines.append(f"  one pair only: --web-pairs {WEB_PAIRS} or more for a median")
+    for problem in pair.get("problems", []):
+        lines.append(f"  WARNING {problem} (the figure may not be valid)")
+    return rows, lines
+
+
+def run_web(binary: Path, args: argparse.Namespace, record: dict, out_path: Path) -> tuple:
+    """Run the web scenario on littlecats-web: its pair of fixed-rate cases --web-pairs times
+    (default: 3, or --repeat if more; 1 with --quick), each pair back to back and alternating
+    which case goes first, and its ramps (--web-ramp) --repeat times; its table rows and check.
+    """
+    todo = cases("web", args.quick, web_rate=args.web_rate, web_ramp=args.web_ramp)
+    runs: dict[str, list[dict]] = {case["label"]: [] for case in todo}
+    fixed = [c for c in todo if not c.get("ramp")]
+    ramps = [c for c in todo if c.get("ramp")]
+    pairs = args.web_pairs or (1 if args.quick else max(WEB_PAIRS, args.repeat))
+    for attempt in range(max(pairs, args.repeat if ramps else 0)):
+        for group in (fixed if attempt < pairs else [], ramps if attempt < args.repeat else []):
+            for case in group if attempt % 2 == 0 else group[::-1]:
+                summary = run_case(binary, "littlecats-web", case, args.max_runtime, record, None)
+                runs[case["label"]].append(summary)
+                out_path.write_text(json.dumps(record, indent=1))
+    rows, lines = web_report(runs, todo, args.web_rate)
+    record["web"] = {
+        "rate": args.web_rate,
+        "pairs": web_pairs(runs, todo[0], todo[1]),
+        "check": lines,
+    }
+    out_path.write_text(json.dumps(record, indent=1))
+    return rows, lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -712,6 +1042,20 @@ def main() -> None:
         "--history-load", choices=("saturation", "rooms"), default="saturation",
         help="the load of the history scenario (default saturation: one room of 1000; rooms: "
         "100 rooms of 10, 10 times more lines to store per delivery)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--web-rate", type=float, default=WEB_RATE,
+        help=f"the web scenario's open-loop rate, msgs/s per sender (default {WEB_RATE})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--web-pairs", type=int,
+        help=f"the web scenario's pairs of fixed-rate runs (default {WEB_PAIRS}, or --repeat if "
+        "more; 1 with --quick); the check takes the median pair",
+    )  # fmt: skip
+    parser.add_argument(
+        "--web-ramp", action="store_true",
+        help="the web scenario also runs both mixes as an open-loop ramp (the saturation "
+        "scenario's), for the highest deliveries/s with p99 <= 250 ms",
     )  # fmt: skip
     args = parser.parse_args()
 
@@ -764,7 +1108,7 @@ def main() -> None:
     }
     # Table columns: every server that runs, littlecats's ratio to each of the others but the
     # history pair, and the history pair's own ratio.
-    columns = [n for n in SERVERS if n in servers]
+    columns = [n for n in SERVERS if n in servers and n != "littlecats-web"]
     others = (
         [n for n in columns if n != "littlecats" and n not in HISTORY_SERVERS]
         if "littlecats" in columns
@@ -773,7 +1117,13 @@ def main() -> None:
     pair = all(n in columns for n in HISTORY_SERVERS)
     shorts = "/".join(SHORT[n] for n in columns)
     rows, goal_lines, before_lines = [], [], []
+    web_table: list[list[str]] = []
+    web_lines: list[str] = []
     for scenario in scenarios:
+        if scenario == "web":
+            if "littlecats-web" in servers:
+                web_table, web_lines = run_web(binary, args, record, out_path)
+            continue
         for case in cases(scenario, args.quick, args.history_load):
             here = [n for n in servers if scenario in ONLY_IN.get(n, SCENARIOS)]
             tries: dict[str, list[dict]] = {name: [] for name in here}
@@ -809,19 +1159,30 @@ def main() -> None:
                 before_lines += before_check(case, figures)
             if scenario == "history":
                 goal_lines += history_check(case, figures, tries.get("littlecats-history", []))
-    print()
-    print_table(
-        ["case: figure", *columns, *(f"ratio lc/{SHORT[n]}" for n in others),
-         *(["ratio lh/ln"] if pair else []), "better",
-         f"gen CPU% {shorts}", f"steal% {shorts}", f"srv CPU% {shorts}", "notes"],
-        rows,
-    )  # fmt: skip
+    if rows:
+        print()
+        print_table(
+            ["case: figure", *columns, *(f"ratio lc/{SHORT[n]}" for n in others),
+             *(["ratio lh/ln"] if pair else []), "better",
+             f"gen CPU% {shorts}", f"steal% {shorts}", f"srv CPU% {shorts}", "notes"],
+            rows,
+        )  # fmt: skip
+    if web_table:
+        print(
+            "\nweb door (server littlecats-web; the fixed-rate rows are all the median pair's, "
+            "a ramp's its best run's):"
+        )
+        print_table(
+            ["case: figure", "telnet", "web", "ratio web/telnet", "better", "srv CPU s",
+             "gen CPU%", "steal%", "srv CPU%", "notes"],
+            web_table,
+        )  # fmt: skip
     if before_lines:
         before_lines.insert(
             0, f"goal check (littlecats within {GOAL_VS_BEFORE:.0%} of littlecats-before, "
             "on its worse side):"
         )  # fmt: skip
-    for lines in (goal_lines, before_lines):
+    for lines in (goal_lines, before_lines, web_lines):
         if lines:
             print()
             print("\n".join(lines))

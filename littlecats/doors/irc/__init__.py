@@ -1,0 +1,4 @@
+"""
+The IRC door (issue 12, in progress): IRC clients in the same rooms as every other door.
+So far: the message syntax (`message`), on which the protocol will be built.
+"""

@@ -1,4 +1,5 @@
 """
 The IRC door (issue 12, in progress): IRC clients in the same rooms as every other door.
-So far: the message syntax (`message`), on which the protocol will be built.
+So far: the message syntax (`message`) and the line framing (`framing`), on which the
+protocol will be built.
 """

@@ -178,7 +178,8 @@ class PasswordHasher(Service):
     def stopService(self) -> None:
         super().stopService()
         self._stopped = True  # read by the queued jobs, so that they skip their work
-        self.pool.stop()
+        if not self.pool.joined:  # a service tree stopped twice stops its children twice
+            self.pool.stop()
 
     def _submit(self, work: Callable[..., object], *args: object) -> defer.Deferred:
         if self._stopped or self.pending >= self.max_pending:

@@ -282,6 +282,16 @@ async def test_busy_past_max_pending():
         hasher.stopService()
 
 
+def test_stopping_twice_is_harmless():
+    """A service tree stopped twice (a test's own stop, then its fixture's) stops its children
+    twice: the second stop must not raise from the thread pool's team."""
+    hasher = PasswordHasher.for_tests(reactor)
+    hasher.startService()
+    hasher.stopService()
+    hasher.stopService()
+    assert hasher.pool.joined and not hasher.running
+
+
 @pytest_twisted.ensureDeferred
 async def test_stop_service_stops_the_pool_and_skips_queued_jobs(monkeypatch):
     """Stopping waits for the running hash only; queued and later jobs fail with HasherBusy;

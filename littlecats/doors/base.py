@@ -8,6 +8,8 @@ members and rooms, and a door only mirrors membership as fan-out subscriptions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
@@ -23,6 +25,11 @@ from littlecats.session import ILineHandler, Session, close_all
 class FanoutDoor:
     """A door's sessions and fan-out; subclasses render."""
 
+    # What a subclass defines: how an event looks on its wire, made once for every session of
+    # the door, and how a reply (catalog message C{msgid}) to one session does.
+    render: Callable[[events.Event], bytes]
+    notice: Callable[..., bytes]
+
     def __init__(
         self,
         chat: ChatService,
@@ -37,14 +44,6 @@ class FanoutDoor:
         self.limits = limits
         self.handler = handler
         self.fanout = Fanout(clock)
-
-    def render(self, event: events.Event) -> bytes:
-        """The wire payload for C{event}, made once for every session of this door."""
-        raise NotImplementedError
-
-    def notice(self, msgid: str, **fields: object) -> bytes:
-        """The wire payload for catalog message C{msgid}, to one session."""
-        raise NotImplementedError
 
     @property
     def sessions(self) -> dict[SessionId, Session]:

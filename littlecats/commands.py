@@ -250,13 +250,19 @@ class LineCommands:
         if not 1 <= count <= MAX_PAGE:
             session.notice("err-usage-history", max=MAX_PAGE)
             return None
-        room = self.current_room(member)
+        return self.show_earlier(session, member, self.current_room(member), count)
+
+    def show_earlier(
+        self, session: Session, member: Member, room: Room, count: int, before: int | None = None
+    ) -> defer.Deferred[None]:
+        """Up to C{count} earlier lines of C{room} for C{member} (see L{ChatService.earlier}),
+        or a line saying there are none."""
 
         def shown(count: int) -> None:
             if not count:
                 session.notice("history-none", room=room.name)
 
-        return self.chat.earlier(member, room, count).addCallback(shown)
+        return self.chat.earlier(member, room, count, before).addCallback(shown)
 
     def cmd_me(self, session: Session, member: Member, argument: str) -> None:
         if not argument:
@@ -270,15 +276,20 @@ class LineCommands:
         if not argument:
             session.notice("err-usage-join")
             return None
-        wanted, _, password = argument.partition(" ")
-        password = password.strip()
-        if password and not self._keyed(wanted):
-            # Only a room with a key (+k) takes one: otherwise the words are all the room name
-            # wanted (and a space in it gets the usual explanation).
-            wanted, password = argument, ""
+        wanted, password = self.room_and_key(argument)
         # Refused before leaving the room the member is in.
         name, _ = self.chat.room_to_enter(member, wanted, password)
         return self._move(session, member, self.current_room(member), name, password)
+
+    def room_and_key(self, argument: str) -> tuple[str, str]:
+        """The room named by C{/join}'s argument, and the key given for it (if any)."""
+        wanted, _, key = argument.partition(" ")
+        key = key.strip()
+        if key and not self._keyed(wanted):
+            # Only a room with a key (+k) takes one: otherwise the words are all the room name
+            # wanted (and a space in it gets the usual explanation).
+            return argument, ""
+        return wanted, key
 
     def _keyed(self, raw_room: str) -> bool:
         """Whether the room C{raw_room} names exists and needs a key to enter."""

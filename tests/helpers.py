@@ -113,6 +113,18 @@ class FakeClient:
         return self.transport.disconnecting
 
 
+class SlowBans(MemoryStore):
+    """A store whose reading of the bans waits until the test fires C{held} (the moments right
+    after a start, while doors must hold new connections)."""
+
+    held: defer.Deferred | None = None
+
+    def bans(self):
+        answer = super().bans()
+        self.held = defer.Deferred()
+        return self.held.addCallback(lambda _: answer)
+
+
 class InlineHasher:
     """argon2id with the cheapest parameters, on the test's own thread: every Deferred it
     returns has fired, so protocol tests need no reactor."""

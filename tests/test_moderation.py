@@ -655,20 +655,10 @@ def test_modes_of_an_owned_room_survive_a_restart():
 
 
 def test_connections_wait_for_the_stored_bans_after_a_start():
-    from twisted.internet import defer
-
     from littlecats.storage.interface import BanRecord
-    from littlecats.storage.memory import MemoryStore
+    from tests.helpers import SlowBans
 
-    class Slow(MemoryStore):
-        held: defer.Deferred | None = None
-
-        def bans(self):
-            answer = super().bans()
-            self.held = defer.Deferred()
-            return self.held.addCallback(lambda _: answer)
-
-    store = Slow()
+    store = SlowBans()
     store.save_ban(BanRecord("", "203.0.113.9", "op", "spam", 0.0, None))
     chat = Harness(store=store)
     chat.service.startService()

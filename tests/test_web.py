@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
@@ -17,8 +16,7 @@ from littlecats.doors.web import door as web_door
 from littlecats.doors.web import protocol as web_protocol
 from littlecats.doors.web.protocol import MAX_MESSAGE_BYTES, PING_SECONDS
 from littlecats.storage.interface import BanRecord
-from littlecats.storage.memory import MemoryStore
-from tests.helpers import InlineHasher
+from tests.helpers import InlineHasher, SlowBans
 from tests.web_helpers import BINARY, CLOSE, PING, PONG, TEXT, WebHarness, client_frame
 
 
@@ -79,15 +77,7 @@ def test_connections_wait_for_the_stored_bans_after_a_start():
     """Right after a start, a page is held (nothing read) until the bans are loaded; then a
     banned address is told why and closed, and the others are greeted."""
 
-    class Slow(MemoryStore):
-        held: defer.Deferred | None = None
-
-        def bans(self):
-            answer = super().bans()
-            self.held = defer.Deferred()
-            return self.held.addCallback(lambda _: answer)
-
-    store = Slow()
+    store = SlowBans()
     store.save_ban(BanRecord("", "203.0.113.9", "op", "spam", 0.0, None))
     chat = WebHarness(store=store)
     chat.service.startService()

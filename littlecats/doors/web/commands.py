@@ -38,8 +38,6 @@ def _string(message: dict[str, Any], field: str, required: bool = True) -> str:
         return ""
     if not isinstance(value, str):
         raise BadMessage(field)
-    if value.isprintable():
-        return value.strip()
     return text.sanitise(value).strip()
 
 
@@ -179,14 +177,8 @@ class WebCommands(LineCommands):
         if not 1 <= count <= MAX_PAGE:
             raise ChatError("err-usage-history", max=MAX_PAGE)
 
-        def shown(count: int) -> None:
-            if not count:
-                session.notice("history-none", room=room.name)
-
-        return (
-            self.chat.earlier(member, room, count, before)
-            .addCallback(shown)
-            .addErrback(lambda f: _refused(session, f))
+        return self.show_earlier(session, member, room, count, before).addErrback(
+            lambda f: _refused(session, f)
         )
 
     def _rooms(self, session: Session, message: dict[str, Any]) -> None:
@@ -214,11 +206,7 @@ class WebCommands(LineCommands):
         if not argument:
             session.notice("err-usage-join")
             return None
-        wanted, _, key = argument.partition(" ")
-        key = key.strip()
-        if key and not self._keyed(wanted):
-            wanted, key = argument, ""
-        return self._enter(session, member, wanted, key)
+        return self._enter(session, member, *self.room_and_key(argument))
 
     def cmd_part(self, session: Session, member: Member, argument: str) -> None:
         room = self._in_room(member, argument) if argument else self.current_room(member)

@@ -101,9 +101,6 @@ class Root(Directory):
             return self.page
         return super().getChild(path, request)
 
-    def render_GET(self, request: Request) -> bytes:  # "/" without the slash: never, but safe
-        return self.page.render_GET(request)
-
 
 def static_assets() -> dict[str, bytes]:
     """The page's files, by name, from the package."""

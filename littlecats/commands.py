@@ -18,7 +18,7 @@ from typing import ClassVar
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from littlecats import nicknames
+from littlecats import nicknames, text
 from littlecats.core.chat import ChatError, ChatService, Member, Room, room_name
 from littlecats.core.history import MAX_PAGE
 from littlecats.core.moderation import MODLOG_DEFAULT, MODLOG_MAX
@@ -106,6 +106,8 @@ class LineCommands:
 
     def line_too_long(self, session: Session) -> None:
         session.notice("err-line-too-long", max=self.max_line_bytes)
+
+    decode = staticmethod(text.clean_line)
 
     # Nickname state
 

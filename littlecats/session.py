@@ -29,7 +29,6 @@ from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTim
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from littlecats import text
 from littlecats.core.chat import ChatService, Member
 from littlecats.core.interfaces import ISession
 from littlecats.fanout import Outlet
@@ -93,6 +92,10 @@ class ILineHandler(Protocol):
 
     def line_too_long(self, session: Session) -> None:
         """A line over the door's bound was discarded."""
+
+    def decode(self, line: bytes) -> str:
+        """A received line as the text C{line} is then called with (for line-based doors,
+        L{littlecats.text.clean_line}: decoded, edited and sanitised)."""
 
 
 def _queued_cost(line: bytes | None) -> int:
@@ -306,7 +309,8 @@ class Session:
         if line is None:
             self.handler.line_too_long(self)
             return
-        waiting = self.handler.line(self, text.clean_line(line))
+        handler = self.handler
+        waiting = handler.line(self, handler.decode(line))
         # A Deferred that has fired but waits on another one it chained to is not answered.
         if waiting is not None and (not waiting.called or waiting.paused):
             self.state = State.WAITING

@@ -28,6 +28,7 @@ from littlecats.accounts import LoginThrottle, PasswordHasher
 from littlecats.core.chat import DEFAULT_LOBBY, ChatError, ChatService, room_name
 from littlecats.core.history import DEFAULT_REPLAY, MAX_PAGE, History
 from littlecats.core.identity import Accounts
+from littlecats.doors.irc.protocol import IRCFactory
 from littlecats.doors.telnet.protocol import TelnetFactory
 from littlecats.doors.web.protocol import WebFactory
 from littlecats.doors.web.site import WebSite
@@ -61,7 +62,8 @@ def _non_negative(kind: type) -> object:
 
 class Options(usage.Options):
     synopsis = (
-        "[--listen ENDPOINT ...] [--web ENDPOINT ...] [--lang pt|en] [--lobby #NAME] [limits]"
+        "[--listen ENDPOINT ...] [--web ENDPOINT ...] [--irc ENDPOINT ...] [--lang pt|en] "
+        "[--lobby #NAME] [limits]"
     )
     longdesc = (
         "Little Cats: a multi-user chat server for telnet, netcat, the littlecats-client and "
@@ -70,6 +72,13 @@ class Options(usage.Options):
     optParameters: ClassVar = [
         ["lang", None, "pt", f"Language of the messages and logs: {' or '.join(LANGUAGES)}."],
         ["lobby", None, DEFAULT_LOBBY, "The room everyone lands in (# and 1 to 32 characters)."],
+        [
+            "server-name",
+            None,
+            None,
+            "The name the server gives itself to IRC clients (prefixes, PONG, WHOIS); "
+            "default: the host's name.",
+        ],
         [
             "db",
             None,
@@ -149,6 +158,7 @@ class Options(usage.Options):
         super().__init__()
         self["listen"] = []
         self["web"] = []
+        self["irc"] = []
         self["web-origins"] = []
         self["operators"] = []
 
@@ -170,6 +180,11 @@ class Options(usage.Options):
         for HTTPS). Naming any listener replaces the defaults."""
         self["web"].append(_endpoint("--web", endpoint))
 
+    def opt_irc(self, endpoint: str) -> None:
+        """Where the IRC door listens (repeatable; tcp:6667, or ssl:6697:privateKey=... for
+        TLS). Off unless named; naming any listener replaces the defaults."""
+        self["irc"].append(_endpoint("--irc", endpoint))
+
     def opt_web_origin(self, origin: str) -> None:
         """Another site whose pages may use the WebSocket (repeatable, e.g.
         https://chat.example.org); by default only the page's own origin."""
@@ -188,7 +203,7 @@ class Options(usage.Options):
         except ChatError as error:
             message = Catalog(self["lang"]).text(error.msgid, **error.fields).lstrip("! ")
             raise usage.UsageError(f"--lobby {self['lobby']!r}: {message}") from None
-        if not self["listen"] and not self["web"]:
+        if not self["listen"] and not self["web"] and not self["irc"]:
             self["listen"].append(DEFAULT_LISTEN)
             self["web"].append(DEFAULT_WEB)
         if self["history"] > MAX_PAGE:
@@ -342,6 +357,9 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
     if options["web"]:
         site = WebSite(WebFactory(chat, catalog, reactor, limits, options["web-origins"]))
         listeners += [("web", description, site) for description in options["web"]]
+    if options["irc"]:
+        irc = IRCFactory(chat, catalog, reactor, limits, options["server-name"])
+        listeners += [("irc", description, irc) for description in options["irc"]]
     for option, description, factory in listeners:
         endpoint = endpoints.serverFromString(reactor, with_backlog(description))
         listener = StreamServerEndpointService(endpoint, factory)

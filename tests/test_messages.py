@@ -19,15 +19,16 @@ def _fields(template: str) -> set[str]:
 
 def test_languages_have_the_same_ids_and_fields():
     """Every message exists in Portuguese and English, with the same placeholders."""
-    pt, en = Catalog("pt"), Catalog("en")
-    assert pt.ids() == en.ids()
-    for msgid in pt.ids():
-        assert _fields(pt.template(msgid)) == _fields(en.template(msgid)), msgid
+    for domain in ("littlecats", "web", "irc"):
+        pt, en = Catalog("pt", domain), Catalog("en", domain)
+        assert pt.ids() == en.ids()
+        for msgid in pt.ids():
+            assert _fields(pt.template(msgid)) == _fields(en.template(msgid)), msgid
 
 
 def test_every_id_used_in_code_exists():
     """Every message id the server code names is in the catalog (no English-only strings)."""
-    ids = Catalog("pt").ids()
+    ids = Catalog("pt").ids() | Catalog("pt", "irc").ids()
     pattern = re.compile(
         r'(?:line|text|template|sendMessage|ChatError|NicknameRejected)\(\s*"([a-z-]+)"'
     )

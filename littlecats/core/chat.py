@@ -168,9 +168,7 @@ class ChatService(Service):
             else Accounts(self.store, None, LoginThrottle(clock), clock)  # type: ignore[arg-type]
         )
         self.history = (
-            history
-            if history is not None
-            else History(self.store, None, clock, 0)  # type: ignore[arg-type]
+            history if history is not None else History(self.store, None, clock, 0)  # type: ignore[arg-type]
         )
         self.catalog = catalog
         self.limiter = limiter
@@ -276,19 +274,29 @@ class ChatService(Service):
     # Membership
 
     def connect(
-        self, session: ISession, raw_nick: str, password: str | None = None
+        self,
+        session: ISession,
+        raw_nick: str,
+        password: str | None = None,
+        verified: str | None = None,
     ) -> defer.Deferred[Member]:
         """Enter the chat as C{raw_nick}: everyone is told, and the member lands in the lobby,
         after the lobby's recent lines.  A registered nickname needs its C{password}; an old
         session still holding it is then closed (a ghost), and the messages kept for the
         account are delivered.
 
+        C{verified} is the key of an account whose password the door has checked already
+        (IRC's SASL, before the nickname is chosen): a registered nickname of that account
+        needs no password then.
+
         Fails with L{ChatError} if the nickname is invalid, taken, looks like another, or is
         registered and the password is missing or wrong.
         """
         loading = self.accounts.loaded() or self.moderation.loaded()
         if loading is not None:  # just started: wait for the registered nicknames and rooms
-            return loading.addCallback(lambda _: self.connect(session, raw_nick, password))
+            return loading.addCallback(
+                lambda _: self.connect(session, raw_nick, password, verified)
+            )
         try:
             nick, key = _nickname(raw_nick)
             self._check_lookalike(nick, key, None)
@@ -332,6 +340,8 @@ class ChatService(Service):
 
         if self.accounts.registered(key) is None:
             return claim(None)
+        if verified == key:
+            return claim(self._take_from_ghost(key, sid))
         if password is None:
             return defer.fail(ChatError("err-nick-registered", nick=nick))
         return self._identify(session.host, key, password, sid).addCallback(claim)
@@ -342,13 +352,38 @@ class ChatService(Service):
         """Check C{password} for account C{key}; on success, close any other session holding
         the nickname (a dropped connection not yet reaped, or another device)."""
 
-        def identified(_: object) -> str:
-            holder = self.members.get(key)
-            if holder is not None and holder.session != sid:
-                self.ghost(holder.session, holder.nick)
-            return key
+        return self.accounts.identify(host, key, password).addCallback(
+            lambda _: self._take_from_ghost(key, sid)
+        )
 
-        return self.accounts.identify(host, key, password).addCallback(identified)
+    def _take_from_ghost(self, key: str, sid: SessionId) -> str:
+        """Account C{key} identified on session C{sid}: close any other session holding the
+        nickname; return the key."""
+        holder = self.members.get(key)
+        if holder is not None and holder.session != sid:
+            self.ghost(holder.session, holder.nick)
+        return key
+
+    def identify_member(
+        self, member: Member, raw_account: str, password: str
+    ) -> defer.Deferred[str]:
+        """Identify C{member}, keeping its nickname, to account C{raw_account} (IRC's
+        `OPER NAME PASSWORD`, and `IDENTIFY` to NickServ); fire with the account's name.
+
+        Fails with L{ChatError}: no such account, a wrong password, or too many tries.
+        """
+        key = nicknames.fold(raw_account.strip())
+        sid = member.session
+
+        def identified(_: object) -> str:
+            current = self.by_session.get(sid)
+            if current is not None:
+                current.account = key
+            return self.accounts.registered(key) or key
+
+        if self.accounts.registered(key) is None:
+            return defer.fail(ChatError("err-not-registered"))
+        return self.accounts.identify(member.host, key, password).addCallback(identified)
 
     def ghost(self, session: SessionId, nick: str) -> None:
         """Close C{session}, whose nickname C{nick} was just identified elsewhere."""
@@ -460,9 +495,7 @@ class ChatService(Service):
             return defer.fail(ChatError("err-nick-registered", nick=nick))
         return self._identify(member.host, key, password, sid).addCallback(claim)
 
-    def join_room(
-        self, member: Member, raw_room: str, password: str = ""
-    ) -> defer.Deferred[Room]:
+    def join_room(self, member: Member, raw_room: str, password: str = "") -> defer.Deferred[Room]:
         """C{member} enters room C{raw_room}, creating it; its members, the mover included,
         are told.  Fires with the room once the member is in it.
 
@@ -475,9 +508,7 @@ class ChatService(Service):
         sid = member.session
         return ready.addCallback(lambda _: self._enter(self._still(sid), name, key))
 
-    def room_to_enter(
-        self, member: Member, raw_room: str, password: str = ""
-    ) -> tuple[str, str]:
+    def room_to_enter(self, member: Member, raw_room: str, password: str = "") -> tuple[str, str]:
         """The display name and key of room C{raw_room}, if C{member} may enter it.
 
         @raise ChatError: the name is invalid or looks like another room's, or the member is
@@ -641,9 +672,9 @@ class ChatService(Service):
             self.log.failure(self.catalog.template("log-kept-failed"), failure, key=key)
             raise ChatError("err-kept-failed", nick=name)
 
-        return self.store.keep_message(
-            key, sender.nick, now, text, KEPT_MESSAGES_MAX
-        ).addCallbacks(kept, failed)
+        return self.store.keep_message(key, sender.nick, now, text, KEPT_MESSAGES_MAX).addCallbacks(
+            kept, failed
+        )
 
     # Accounts
 
@@ -750,9 +781,7 @@ class ChatService(Service):
 
     def _connected(self, envelope: Envelope) -> None:
         event: events.Connected = envelope.event  # type: ignore[assignment]
-        member = Member(
-            event.session, event.nick, event.key, event.host, event.port, event.account
-        )
+        member = Member(event.session, event.nick, event.key, event.host, event.port, event.account)
         self.members[member.key] = member
         self.by_session[member.session] = member
         self._remember_skeleton(member)

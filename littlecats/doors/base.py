@@ -29,6 +29,8 @@ class FanoutDoor:
     # the door, and how a reply (catalog message C{msgid}) to one session does.
     render: Callable[[events.Event], bytes]
     notice: Callable[..., bytes]
+    ident: str
+    """What its members show as in other doors' hostmasks (IRC's `nick!ident@host`)."""
 
     def __init__(
         self,

@@ -170,9 +170,7 @@ class IStore(Interface):
     def append_lines(lines: Sequence[StoredLine]) -> defer.Deferred[None]:
         """Store C{lines} in one transaction (all or none)."""
 
-    def recent_lines(
-        room: str, before: int | None, limit: int
-    ) -> defer.Deferred[list[StoredLine]]:
+    def recent_lines(room: str, before: int | None, limit: int) -> defer.Deferred[list[StoredLine]]:
         """Up to C{limit} of room C{room}'s latest lines with an id below C{before} (None: the
         latest lines), oldest first."""
 

@@ -40,12 +40,13 @@ class Capabilities:
         self.version = 0
 
     def handle(
-        self, target: str, params: tuple[str, ...], registered: bool
+        self, target: str, params: tuple[str, ...], registered: bool, invalid: str
     ) -> list[tuple[str, tuple[str, ...]]]:
         """The replies (command and parameters, sent from the server) to C{CAP params}, for
-        client C{target} (its nickname, or `*` before it has one)."""
+        client C{target} (its nickname, or `*` before it has one); C{invalid} is the text of
+        ERR_INVALIDCAPCMD, from the door's catalog."""
         if not params:
-            return [(ERR_INVALIDCAPCMD, (target, "", "Invalid CAP command"))]
+            return [(ERR_INVALIDCAPCMD, (target, "", invalid))]
         sub = params[0].upper()
         if sub == "LS":
             if not registered:
@@ -71,16 +72,14 @@ class Capabilities:
         if sub == "END":
             self.holding = False
             return []
-        return [(ERR_INVALIDCAPCMD, (target, params[0], "Invalid CAP command"))]
+        return [(ERR_INVALIDCAPCMD, (target, params[0], invalid))]
 
     def _offer(self) -> list[str]:
         if self.version >= 302:
             return [f"{name}={value}" if value else name for name, value in SUPPORTED.items()]
         return list(SUPPORTED)
 
-    def _list(
-        self, target: str, sub: str, items: list[str]
-    ) -> list[tuple[str, tuple[str, ...]]]:
+    def _list(self, target: str, sub: str, items: list[str]) -> list[tuple[str, tuple[str, ...]]]:
         """C{items} in as many lines as they need: every line but the last marked `*` (the
         302 form; older clients get one line)."""
         if self.version < 302:

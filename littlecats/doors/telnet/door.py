@@ -26,6 +26,8 @@ from littlecats.session import ILineHandler, Session
 class TelnetDoor(FanoutDoor):
     """Renders core events as telnet lines and fans them out to telnet sessions."""
 
+    ident = "telnet"
+
     def __init__(
         self,
         chat: ChatService,

@@ -42,6 +42,8 @@ def payload(event: dict[str, Any]) -> bytes:
 class WebDoor(FanoutDoor):
     """Renders core events as JSON and fans them out to web sessions."""
 
+    ident = "web"
+
     def __init__(
         self,
         chat: ChatService,

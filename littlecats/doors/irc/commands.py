@@ -751,6 +751,8 @@ class IRCCommands:
     ) -> None:
         moderation = self.chat.moderation
         sign = "+"
+        # The flag modes are changed together (one MODE line for `+mt`), after the others.
+        flags = {"+": "", "-": ""}
         for letter in change:
             if letter in "+-":
                 sign = letter
@@ -792,10 +794,7 @@ class IRCCommands:
                             arguments.pop(0)
                         moderation.modes(member, room, "-k")
                 elif letter in "imst":
-                    if (letter in room.modes) != on:
-                        moderation.modes(member, room, sign + letter)
-                    elif not moderation.is_room_op(member, room):
-                        moderation.require_room_op(member, room, "mode")
+                    flags[sign] += letter
                 else:
                     wire.reply(
                         numerics.ERR_UNKNOWNMODE,
@@ -806,6 +805,18 @@ class IRCCommands:
                 self.refuse(wire, refused, "MODE", room.name)
                 if refused.msgid in ("err-not-room-op", "err-not-owner", "err-room-not-owned"):
                     return
+        for sign, letters in flags.items():
+            wanted = "".join(
+                dict.fromkeys(m for m in letters if (m in room.modes) != (sign == "+"))
+            )
+            try:
+                if wanted:
+                    moderation.modes(member, room, sign + wanted)
+                elif letters:
+                    moderation.require_room_op(member, room, "mode")
+            except ChatError as refused:
+                self.refuse(wire, refused, "MODE", room.name)
+                return
 
     def _ban_list(self, wire: IRCConnection, member: Member, room: Room) -> None:
         bans = self.chat.moderation.room_bans.get(room.key)

@@ -32,15 +32,19 @@ class IRCHarness(Harness):
         self.ircs.append(client)
         return client
 
-    def register(self, nick: str, caps: str = "", host: str = "127.0.0.1") -> IRCClient:
-        """An IRC client that has registered as C{nick} (after asking for C{caps}); what it
-        received so far is read and forgotten."""
+    def register(
+        self, nick: str, caps: str = "", host: str = "127.0.0.1", join: str = "#lobby"
+    ) -> IRCClient:
+        """An IRC client that has registered as C{nick} (after asking for C{caps}) and joined
+        C{join} (none if empty); what it received so far is read and forgotten."""
         client = self.open(host)
         if caps:
             client.send(f"CAP LS 302\r\nCAP REQ :{caps}\r\n")
         client.send(f"NICK {nick}\r\nUSER {nick} 0 * :{nick} Real\r\n")
         if caps:
             client.send("CAP END\r\n")
+        if join:
+            client.send(f"JOIN {join}\r\n")
         client.messages()
         return client
 

@@ -287,7 +287,7 @@ def test_disconnect_twice_announces_once(chat):
     chat.clear()
     chat.service.disconnect(bia.session, "tchau")
     chat.service.disconnect(bia.session, "tchau")
-    assert chat.take(ana) == [events.Disconnected(bia.session, "bia", "tchau")]
+    assert chat.take(ana) == [events.Disconnected(bia.session, "bia", "tchau", rooms=("#lobby",))]
     assert chat.take(bia) == []
     assert list(chat.service.members) == ["ana"]
     assert list(chat.service.rooms["#lobby"].members) == [ana.session]
@@ -331,7 +331,7 @@ def test_late_leave_cannot_remove_new_holder_of_its_nickname():
     backend.hand_back()
     assert chat.service.members == {"bia": bia, "ana": new}
     assert chat.service.by_session[new.session] is new
-    assert chat.take(bia) == [events.Disconnected(old.session, "ana")]
+    assert chat.take(bia) == [events.Disconnected(old.session, "ana", rooms=("#lobby",))]
     assert refusal(chat.service.connect(chat.session(), "ANA")).msgid == "err-nick-taken"
 
 
@@ -591,7 +591,7 @@ def test_quiet_above_limits_connect_and_leave_notices_by_everyone_connected():
     chat.service.disconnect(cid.session)
     assert chat.take(ana) == chat.take(bia) == []
     chat.service.disconnect(bia.session)
-    assert chat.take(ana) == [events.Disconnected(bia.session, "bia")]
+    assert chat.take(ana) == [events.Disconnected(bia.session, "bia", rooms=("#lobby",))]
 
 
 def test_quiet_above_limits_room_notices_by_the_room():
@@ -724,7 +724,7 @@ def test_part_say_and_disconnect_wait_for_the_backend():
     assert chat.take(ana) == [
         events.Said("#gatos", "ana", "oi"),
         events.RoomLeft("#gatos", bia.session, "bia"),
-        events.Disconnected(cid.session, "cid"),
+        events.Disconnected(cid.session, "cid", rooms=("#lobby", "#gatos")),
     ]
 
 

@@ -57,6 +57,7 @@ async def _irc(endpoint, clients: list, nick: str) -> LineClient:
     clients.append(client)
     client.say(f"NICK {nick}")
     client.say(f"USER {nick} 0 * :{nick}")
+    client.say("JOIN #lobby")
     await client.wait_for(" 366 ")
     return client
 
@@ -79,7 +80,7 @@ async def test_irc_and_telnet_chat_over_tcp_and_lines_arrive_whole_in_order(serv
         endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", ports["irc"]), clients, "ana"
     )
     bia = await _telnet(ports["listen"], clients, "bia")
-    await ana.wait_for("JOIN #lobby")
+    await ana.wait_for("bia!telnet@littlecats JOIN #lobby")
     ana.say("PRIVMSG #lobby :olá do irc")
     assert await bia.wait_for("olá do irc") == "<ana> olá do irc"
     for n in range(200):

@@ -59,6 +59,9 @@ class Member:
     port: int
     account: str | None = None
     """The key of the account it identified to (or registered), if any."""
+    lobby: bool = True
+    """Whether it lives in the lobby: it landed there, and goes back there when sent out of
+    its last room (IRC users do not)."""
     history_from: int = 0
     """The id `/history` pages back from, in the room it entered last (an int here rather
     than a registry of cursors: memory per member counts at 10 000 of them; a door whose
@@ -279,6 +282,7 @@ class ChatService(Service):
         raw_nick: str,
         password: str | None = None,
         verified: str | None = None,
+        lobby: bool = True,
     ) -> defer.Deferred[Member]:
         """Enter the chat as C{raw_nick}: everyone is told, and the member lands in the lobby,
         after the lobby's recent lines.  A registered nickname needs its C{password}; an old
@@ -286,8 +290,9 @@ class ChatService(Service):
         account are delivered.
 
         C{verified} is the key of an account whose password the door has checked already
-        (IRC's SASL, before the nickname is chosen): a registered nickname of that account
-        needs no password then.
+        (IRC's SASL, before the nickname is chosen): the member is identified to it, and its
+        registered nickname needs no password then.  Without C{lobby} the member lands in no
+        room (IRC users join the channels they choose).
 
         Fails with L{ChatError} if the nickname is invalid, taken, looks like another, or is
         registered and the password is missing or wrong.
@@ -295,7 +300,7 @@ class ChatService(Service):
         loading = self.accounts.loaded() or self.moderation.loaded()
         if loading is not None:  # just started: wait for the registered nicknames and rooms
             return loading.addCallback(
-                lambda _: self.connect(session, raw_nick, password, verified)
+                lambda _: self.connect(session, raw_nick, password, verified, lobby)
             )
         try:
             nick, key = _nickname(raw_nick)
@@ -316,9 +321,9 @@ class ChatService(Service):
             if sid not in self.sessions:  # it closed while the claim was on its way
                 self.backend.release(key, sid)
                 raise ChatError("err-nick-taken", nick=nick)
-            lobby = self.history.ready(self.lobby_key)
-            if lobby is not None:
-                return lobby.addCallback(lambda _: enter(account))
+            loading = self.history.ready(self.lobby_key) if lobby else None
+            if loading is not None:
+                return loading.addCallback(lambda _: enter(account))
             return enter(account)
 
         def enter(account: str | None) -> Member | defer.Deferred[Member]:
@@ -327,7 +332,7 @@ class ChatService(Service):
                 raise ChatError("err-nick-taken", nick=nick)
             notice = self._notice(len(self.members) + 1, events.SELF)
             connected = events.Connected(
-                sid, nick, key, session.host, session.port, notice, account
+                sid, nick, key, session.host, session.port, notice, account, lobby
             )
             self.backend.publish(Envelope(connected, None))
             # In one process the member is in already.  A backend that hands events back
@@ -339,7 +344,8 @@ class ChatService(Service):
             return arrived
 
         if self.accounts.registered(key) is None:
-            return claim(None)
+            # An account the door verified stays the member's under another nickname too.
+            return claim(verified if verified and self.accounts.registered(verified) else None)
         if verified == key:
             return claim(self._take_from_ghost(key, sid))
         if password is None:
@@ -446,8 +452,9 @@ class ChatService(Service):
             return
         self.backend.release(member.key, session)
         notice = events.NOBODY if self.stopping else self._notice(len(self.members), events.NOBODY)
+        rooms = tuple(room.key for room in member._rooms)
         self.backend.publish(
-            Envelope(events.Disconnected(session, member.nick, reason, notice), None)
+            Envelope(events.Disconnected(session, member.nick, reason, notice, rooms), None)
         )
 
     def rename(
@@ -549,9 +556,11 @@ class ChatService(Service):
         entered = member.room(key)  # in one process, in already (see connect)
         return defer.succeed(entered) if entered is not None else self._until(member.session, key)
 
-    def part_room(self, member: Member, room: Room, quietly: bool = False) -> None:
-        """C{member} leaves C{room}; the members who stay are told (unless C{quietly}: a
-        moderation notice said it already).
+    def part_room(
+        self, member: Member, room: Room, quietly: bool = False, reason: str = ""
+    ) -> None:
+        """C{member} leaves C{room}, saying C{reason} (or nothing); the members who stay are
+        told (unless C{quietly}: a moderation notice said it already).
 
         @raise ChatError: the member is not in it.
         """
@@ -559,7 +568,9 @@ class ChatService(Service):
             raise ChatError("err-not-in-room", room=room.name)
         notice = events.NOBODY if quietly else self._notice(len(room.members), events.NOBODY)
         self.backend.publish(
-            Envelope(events.RoomLeft(room.name, member.session, member.nick, notice), room.key)
+            Envelope(
+                events.RoomLeft(room.name, member.session, member.nick, notice, reason), room.key
+            )
         )
 
     def _notice(self, audience: int, otherwise: str) -> str:
@@ -590,8 +601,9 @@ class ChatService(Service):
 
     # Messages
 
-    def say(self, member: Member, room: Room, text: str) -> None:
-        """A public line from C{member} to C{room}, the sender included.
+    def say(self, member: Member, room: Room, text: str, notice: bool = False) -> None:
+        """A public line from C{member} to C{room}, the sender included (C{notice}: an IRC
+        NOTICE, shown by other doors as any line).
 
         @raise ChatError: the member is not in the room, or may not speak there (muted).
         """
@@ -604,7 +616,8 @@ class ChatService(Service):
         # Kept first, so that the event carries the line's id (doors hand it to clients that
         # page back or skip what they have seen).
         line_id = self.history.record(room.key, SAID, member.nick, text) if self._recording else 0
-        self.backend.publish(Envelope(events.Said(room.name, member.nick, text, line_id), room.key))
+        said = events.Said(room.name, member.nick, text, line_id, notice)
+        self.backend.publish(Envelope(said, room.key))
 
     def act(self, member: Member, room: Room, text: str) -> None:
         """An action (`/me`) from C{member} to C{room}."""
@@ -782,13 +795,15 @@ class ChatService(Service):
     def _connected(self, envelope: Envelope) -> None:
         event: events.Connected = envelope.event  # type: ignore[assignment]
         member = Member(event.session, event.nick, event.key, event.host, event.port, event.account)
+        member.lobby = event.lobby
         self.members[member.key] = member
         self.by_session[member.session] = member
         self._remember_skeleton(member)
         door = self._local_door(member.session)
         if door is not None:
             # The lobby's recent lines come first: everything live follows them.
-            self._replay(member.session, self.lobby, self.lobby_key)
+            if event.lobby:
+                self._replay(member.session, self.lobby, self.lobby_key)
             door.subscribe(None, member.session)
             self.log.info(
                 self.catalog.template("log-connected"),
@@ -797,7 +812,8 @@ class ChatService(Service):
                 port=member.port,
             )
         # Landing in the lobby is part of arriving: no notice of its own (the seed's says it).
-        self._enter_room(member, self.lobby, self.lobby_key, door)
+        if event.lobby:
+            self._enter_room(member, self.lobby, self.lobby_key, door)
         self._notify(envelope, event.notice, member.session)
         self._arrived(member.session, None, member)
 

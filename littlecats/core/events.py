@@ -70,6 +70,9 @@ class Connected:
     notice: str = ALL
     account: str | None = None
     """The key of the account it identified to, if any."""
+    lobby: bool = True
+    """Whether it lands in the lobby (members of line-based doors and pages do; IRC users
+    join the channels they choose)."""
 
 
 @attrs.frozen
@@ -80,6 +83,8 @@ class Disconnected:
     nick: str
     reason: str = ""
     notice: str = ALL
+    rooms: tuple[str, ...] = ()
+    """The keys of the rooms it was in (IRC tells a QUIT to those who shared one)."""
 
 
 @attrs.frozen
@@ -125,6 +130,8 @@ class RoomLeft:
     session: SessionId
     nick: str
     notice: str = ALL
+    reason: str = ""
+    """Why, in the member's words (IRC's `PART #room :reason`), if it said."""
 
 
 @attrs.frozen
@@ -134,6 +141,9 @@ class Said:
     text: str
     id: int = 0
     """The line's history id (0 when no history is kept): the same as its HistoryLine's."""
+    notice: bool = False
+    """Said as an IRC NOTICE (which clients never answer automatically); other doors show it
+    as any line."""
 
 
 @attrs.frozen

@@ -283,7 +283,7 @@ class Moderation:
         left in no room at all lands in the lobby."""
         self.chat.part_room(target, room, quietly=True)
         current = self.chat.by_session.get(target.session)
-        if current is not None and current.last_room() is None:
+        if current is not None and current.lobby and current.last_room() is None:
             self.chat.join_room(current, self.chat.lobby)
 
     def ban(self, member: Member, room: Room, argument: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -49,6 +50,8 @@ ERR_SASLABORTED = "906"
 ERR_SASLALREADY = "907"
 RPL_SASLMECHS = "908"
 RPL_WHOISACCOUNT = "330"
+WHO_MAX = 500
+"""Replies to one WHO for a mask, at most (`WHO *` on a big server)."""
 SASL_CHUNK = 400
 SASL_MAX = 4 * SASL_CHUNK
 NICKSERV = "nickserv"
@@ -225,6 +228,9 @@ class IRCCommands:
     def irc_CAP(self, session: Session, wire: IRCConnection, params: tuple[str, ...]) -> object:
         before = set(wire.caps.enabled)
         registered = session.state is not State.NICKNAME
+        if params and params[0].upper() == "END" and wire.sasl is not None:
+            wire.sasl, wire.sasl_buffer = None, ""  # registering ends an unfinished exchange
+            wire.reply(ERR_SASLABORTED, wire.text("irc-sasl-aborted"))
         invalid = wire.text("irc-cap-invalid")
         for command, reply in wire.caps.handle(wire.nick, params, registered, invalid):
             wire.send(command, *reply, source=wire.door.server)
@@ -284,8 +290,6 @@ class IRCCommands:
             return None
         wanted = wire.nick
         account = wire.account
-        if account is not None:  # SASL: the nickname is the account's
-            wanted = self.chat.accounts.registered(account) or wanted
 
         def refused(failure: Failure) -> None:
             failure.trap(ChatError)
@@ -302,7 +306,7 @@ class IRCCommands:
         def joined(member: Member) -> None:
             session.joined(member)
 
-        return self.chat.connect(session, wanted, wire.password, account).addCallbacks(
+        return self.chat.connect(session, wanted, wire.password, account, lobby=False).addCallbacks(
             joined, refused
         )
 
@@ -312,7 +316,7 @@ class IRCCommands:
         if "sasl" not in wire.caps.enabled:
             wire.reply(ERR_SASLFAIL, wire.text("irc-sasl-failed"))
             return None
-        if session.state is not State.NICKNAME or wire.account is not None:
+        if session.state is State.NICKNAME and wire.account is not None:
             wire.reply(ERR_SASLALREADY, wire.text("irc-sasl-already"))
             return None
         if not params or not params[0]:
@@ -335,7 +339,7 @@ class IRCCommands:
         if argument != "+":
             wire.sasl_buffer += argument
             if len(wire.sasl_buffer) > SASL_MAX:
-                return self._sasl_fail(session, wire, ERR_SASLTOOLONG, "irc-sasl-too-long")
+                return self._sasl_fail(session, wire, ERR_SASLFAIL, "irc-sasl-failed")
             if len(argument) == SASL_CHUNK:
                 return None  # more to come
         payload, wire.sasl_buffer = wire.sasl_buffer, ""
@@ -352,7 +356,9 @@ class IRCCommands:
             return self._sasl_fail(session, wire, ERR_SASLFAIL, "irc-sasl-failed")
 
         def verified(_: object) -> object:
-            wire.sasl, wire.account = None, account
+            wire.sasl = None
+            if session.state is State.NICKNAME:
+                wire.account = account
             name = self.chat.accounts.registered(account) or authcid
             wire.reply(
                 RPL_LOGGEDIN,
@@ -367,9 +373,12 @@ class IRCCommands:
             failure.trap(ChatError)
             return self._sasl_fail(session, wire, ERR_SASLFAIL, "irc-sasl-failed")
 
-        return self.chat.accounts.identify(session.host, account, password).addCallbacks(
-            verified, failed
-        )
+        member = session.member
+        if member is not None:  # after registration: re-authenticating, as SASL 3.2 allows
+            checking = self.chat.identify_member(member, account, password)
+        else:
+            checking = self.chat.accounts.identify(session.host, account, password)
+        return checking.addCallbacks(verified, failed)
 
     def _sasl_fail(self, session: Session, wire: IRCConnection, numeric: str, msgid: str) -> object:
         wire.sasl, wire.sasl_buffer = None, ""
@@ -433,13 +442,12 @@ class IRCCommands:
             return
         member = session.member
         assert member is not None
+        reason = clean(params[1]).strip()[:300] if len(params) > 1 else ""
         for raw in params[0].split(","):
             try:
                 room = self._room(member, raw)
-                if room.key == self.chat.lobby_key and member.room(room.key) is not None:
-                    wire.server_notice(wire.door.catalog_text("err-part-lobby", room=room.name))
-                    continue
-                self.chat.part_room(member, room)
+                wire.parting[room.key] = reason
+                self.chat.part_room(member, room, reason=reason)
             except ChatError as refused:
                 self.refuse(wire, refused, "PART", raw)
 
@@ -482,7 +490,7 @@ class IRCCommands:
                     if action:
                         self.chat.act(member, room, said)
                     else:
-                        self.chat.say(member, room, said)
+                        self.chat.say(member, room, said, notice=command == "NOTICE")
                 elif nicknames.fold(target) == NICKSERV and command == "PRIVMSG":
                     result = self.nickserv(session, wire, member, said)
                     if result is not None:
@@ -594,11 +602,34 @@ class IRCCommands:
             if room is not None and self.chat.moderation.visible(member, room):
                 for other in sorted(room.members.values(), key=lambda m: m.key):
                     self._who_line(wire, other, room.name, room)
+        elif "*" in mask or "?" in mask or mask == "0":
+            self._who_mask(wire, member, mask)
         else:
             other = self.chat.members.get(nicknames.fold(mask))
             if other is not None:
                 self._who_line(wire, other, "*", None)
         wire.reply(numerics.RPL_ENDOFWHO, mask, wire.text("irc-who-end"))
+
+    def _who_mask(self, wire: IRCConnection, member: Member | None, mask: str) -> None:
+        """WHO for a glob over nicknames (`*`: everyone): members who are not invisible, or
+        who share a room with the asker; at most L{WHO_MAX} of them."""
+        pattern = re.compile(
+            fnmatch.translate(nicknames.fold(mask if mask != "0" else "*")), re.DOTALL
+        )
+        door = wire.door
+        mine = set(member.rooms) if member is not None else set()
+        shown = 0
+        for other in sorted(self.chat.members.values(), key=lambda m: m.key):
+            if not pattern.match(other.key):
+                continue
+            local = door.by_nick.get(other.nick)
+            hidden = local is not None and local.wire.invisible  # type: ignore[union-attr]
+            if hidden and other is not member and not mine.intersection(other.rooms):
+                continue
+            self._who_line(wire, other, "*", None)
+            shown += 1
+            if shown >= WHO_MAX:
+                return
 
     def irc_WHOIS(self, session: Session, wire: IRCConnection, params: tuple[str, ...]) -> None:
         if not params or not params[-1]:

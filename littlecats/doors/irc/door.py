@@ -40,7 +40,7 @@ from littlecats.core.events import Envelope, SessionId
 from littlecats.core.interfaces import IDoor
 from littlecats.doors.base import FanoutDoor
 from littlecats.doors.irc.message import MAX_BODY_BYTES, format_message
-from littlecats.fanout import Fanout
+from littlecats.fanout import Fanout, Outlet
 from littlecats.limits import Limits
 from littlecats.messages import Catalog
 from littlecats.session import ILineHandler, Session, State, close_all
@@ -58,8 +58,6 @@ MESSAGE_TAGS = 2
 """Variant bit: the session asked for `message-tags`."""
 VARIANTS = 4
 ACTION = "\x01ACTION "
-# What a PRIVMSG line may hold besides its text: `:` source ` PRIVMSG ` target ` :` and CRLF.
-_PRIVMSG_OVERHEAD = len(":!@ PRIVMSG  :\r\n") + len(HOST)
 
 
 def iso_time(seconds: float) -> str:
@@ -126,8 +124,14 @@ class IRCDoor(FanoutDoor):
             events.Disconnected: lambda e: self.line("QUIT", e.reason, source=self.mask(e.nick)),
             events.Renamed: lambda e: self.line("NICK", e.new, source=self.mask(e.old)),
             events.RoomJoined: lambda e: f":{self.mask(e.nick)} JOIN {e.room}\r\n",
-            events.RoomLeft: lambda e: f":{self.mask(e.nick)} PART {e.room}\r\n",
-            events.Said: lambda e: self.privmsg(self.mask(e.nick), e.room, e.text),
+            events.RoomLeft: lambda e: (
+                self.line("PART", e.room, e.reason, source=self.mask(e.nick))
+                if e.reason
+                else f":{self.mask(e.nick)} PART {e.room}\r\n"
+            ),
+            events.Said: lambda e: self.privmsg(
+                self.mask(e.nick), e.room, e.text, command="NOTICE" if e.notice else "PRIVMSG"
+            ),
             events.Acted: lambda e: self.privmsg(self.mask(e.nick), e.room, e.text, action=True),
             events.TopicSet: lambda e: self.line(
                 "TOPIC", e.room, e.topic, source=self.mask(e.nick)
@@ -157,21 +161,29 @@ class IRCDoor(FanoutDoor):
         text = self.catalog.text(msgid, **fields)
         return text[4:] if text[:4] in ("*** ", "!!! ", "--- ") else text
 
-    def privmsg(self, source: str, target: str, text: str, action: bool = False) -> str:
-        """C{text} from C{source} to C{target}: one PRIVMSG line, or several when it is longer
-        than an IRC line holds (a telnet or web user may say up to 2048 bytes)."""
+    def privmsg(
+        self, source: str, target: str, text: str, action: bool = False, command: str = "PRIVMSG"
+    ) -> str:
+        """C{text} from C{source} to C{target}: one PRIVMSG (or NOTICE) line, or several when
+        it is longer than an IRC client could have sent it.  A relayed line may exceed 512
+        bytes by its source (`:nick!ident@host `), as on ergo: what an IRC client sent
+        arrives whole; a longer line from telnet or the web (up to 2048 bytes) arrives in
+        several messages cut at spaces, never cut short."""
         if action:
-            limit = MAX_BODY_BYTES - _PRIVMSG_OVERHEAD - len(source) - len(target) - 9
-            return "".join(
-                f":{source} PRIVMSG {target} :{ACTION}{piece}\x01\r\n"
-                for piece in split_text(text, limit)
-            )
-        line = f":{source} PRIVMSG {target} :{text}\r\n"
-        if len(line) * 4 <= MAX_BODY_BYTES or len(line.encode()) <= MAX_BODY_BYTES:
+            text = f"{ACTION}{text}\x01"
+        line = f":{source} {command} {target} :{text}\r\n"
+        allowed = MAX_BODY_BYTES + len(source) + 2
+        if len(line) * 4 <= allowed or len(line.encode()) <= allowed:
             return line
-        limit = MAX_BODY_BYTES - len(source) - len(target) - len(" PRIVMSG  :\r\n") - 1
+        room = MAX_BODY_BYTES - len(f"{command} {target} :\r\n".encode()) - (9 if action else 0)
+        if action:
+            text = text[len(ACTION) : -1]
+            return "".join(
+                f":{source} {command} {target} :{ACTION}{piece}\x01\r\n"
+                for piece in split_text(text, room)
+            )
         return "".join(
-            f":{source} PRIVMSG {target} :{piece}\r\n" for piece in split_text(text, limit)
+            f":{source} {command} {target} :{piece}\r\n" for piece in split_text(text, room)
         )
 
     def _moderated(self, e: events.Moderated) -> str:
@@ -303,7 +315,11 @@ class IRCDoor(FanoutDoor):
         elif member is not None and name is not None and local.state is not State.CLOSING:
             # Told to the mover alone: the core unsubscribes it before telling the room.
             tags = self.tags(wire.variant & SERVER_TIME, event=None, when=self.clock.seconds())
-            self.write(local, f"{tags}:{self.mask(member.nick)} PART {name}\r\n".encode())
+            reason = wire.parting.pop(room, "")
+            part = self.line(
+                "PART", name, *([reason] if reason else []), source=self.mask(member.nick)
+            )
+            self.write(local, (tags + part).encode())
 
     def publish(self, envelope: Envelope) -> None:
         event, room = envelope.event, envelope.room
@@ -324,6 +340,21 @@ class IRCDoor(FanoutDoor):
                 self._kicked.add((target.id, room))
         if envelope.exclude is not None:
             skip = self._local(envelope.exclude)
+        if room is None:
+            if kind is events.Connected:
+                if not event.lobby:  # type: ignore[union-attr]
+                    return
+                room = self.chat.lobby_key  # arriving is joining the lobby, for those in it
+            elif kind is events.Disconnected:
+                self._to_sharers(event, event.rooms, None)  # type: ignore[union-attr]
+                self._idents.pop(event.nick, None)  # type: ignore[union-attr]
+                return
+            elif kind is events.Renamed:
+                member = self.chat.by_session.get(event.session)  # type: ignore[union-attr]
+                keys = tuple(member.rooms) if member is not None else ()
+                self._to_sharers(event, keys, self._local(event.session))  # type: ignore[union-attr]
+                self._renamed(event)  # type: ignore[arg-type]
+                return
         body: str | None = None
         when = 0.0
         for variant, fanout in enumerate(self.fanouts):
@@ -336,11 +367,29 @@ class IRCDoor(FanoutDoor):
             if skip is not None and skip.wire.variant == variant:  # type: ignore[union-attr]
                 exclude = skip.outlet
             fanout.publish(room, self.tagged(body, self.tags(variant, event, when)), exclude)
-        # Who is who changes after the line that says so was rendered with the old name.
-        if kind is events.Renamed:
-            self._renamed(event)  # type: ignore[arg-type]
-        elif kind is events.Disconnected:
-            self._idents.pop(event.nick, None)  # type: ignore[union-attr]
+
+    def _to_sharers(self, event: events.Event, keys: tuple[str, ...], also: Session | None) -> None:
+        """C{event} (a QUIT, a NICK) for the IRC sessions that share one of rooms C{keys}
+        with its member, and for C{also}: once each, however many rooms they share."""
+        body: str | None = None
+        when = self.clock.seconds()
+        for variant, fanout in enumerate(self.fanouts):
+            if fanout is None:
+                continue
+            outlets: dict[Outlet, None] = {}
+            for key in keys:
+                channel = fanout.channels.get(key)
+                if channel is not None:
+                    outlets.update(channel.members)
+            if also is not None and also.wire.variant == variant:  # type: ignore[union-attr]
+                outlets[also.outlet] = None
+            if not outlets:
+                continue
+            if body is None:
+                body = self._bodies[type(event)](event)
+            payload = self.tagged(body, self.tags(variant, event, when))
+            for outlet in outlets:
+                fanout.send(outlet, payload)
 
     def _ident_of(self, sid: SessionId) -> str:
         session = self.chat.sessions.get(sid)

@@ -80,6 +80,8 @@ class IRCConnection(Protocol):
         self.invisible = False
         self.channels: dict[str, str] = {}
         """The channels it is in: display name by folded key."""
+        self.parting: dict[str, str] = {}
+        """The reason it gave for leaving a channel, until its PART is sent back."""
         self.sasl: str | None = None
         """The SASL mechanism being negotiated (`PLAIN`), or None."""
         self.sasl_buffer = ""

@@ -228,7 +228,7 @@ def test_join_sends_join_topic_names_then_history_with_server_time(h):
     messages = ana.messages()
     assert [m.command for m in messages] == ["JOIN", "332", "353", "366", "PRIVMSG"]
     assert messages[1].params == ("ana", "#gatos", "os gatos")
-    assert messages[2].params[-1] == "ana bia"
+    assert messages[2].params[-1] == "ana @bia"  # bia made the room: she operates it
     assert messages[4].params == ("#gatos", "miau") and "time" in messages[4].tags
     assert bia.lines() == ["*** ana joined #gatos."]
 
@@ -407,15 +407,17 @@ def test_quit_says_error_closes_and_others_see_quit(h):
 
 
 def test_channel_modes_and_their_numerics(h):
+    bia = h.register("bia")
+    bia.send("JOIN #gatos\r\n")
     ana = h.register("ana")
     ana.send("JOIN #gatos\r\nMODE #gatos\r\n")
     assert ana.messages()[-1].command == "324"
     ana.send("MODE #gatos +i\r\n")
     [refused] = ana.messages()
     assert refused.command == "482" and refused.params[1] == "#gatos"
-    ana.send("MODE ana\r\nMODE bia +i\r\n")
-    umode, other = ana.messages()
-    assert umode.command == "221" and other.command == "401"
+    ana.send("MODE ana\r\nMODE bia +i\r\nMODE ninguem\r\n")
+    umode, other, missing = ana.messages()
+    assert umode.command == "221" and other.command == "502" and missing.command == "401"
 
 
 def test_an_operator_sets_modes_kicks_and_bans_with_irc_commands(h):

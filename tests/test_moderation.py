@@ -230,11 +230,17 @@ def test_bad_masks_and_durations_are_refused_and_nothing_is_banned():
     op = operator(chat)
     for line, expected in [
         ("/gban", "!!! Uso: /gban MÁSCARA [DURAÇÃO] [motivo]"),
-        ("/gban 0.0.0.0/0", "!!! 0.0.0.0/0 é amplo demais: um bloco CIDR precisa de pelo menos "
-         "/8 (baniria gente demais)."),
+        (
+            "/gban 0.0.0.0/0",
+            "!!! 0.0.0.0/0 é amplo demais: um bloco CIDR precisa de pelo menos "
+            "/8 (baniria gente demais).",
+        ),
         ("/gban 10.0.0.300", "!!! 10.0.0.300 não é um endereço IP válido."),
-        ("/gban troll 10x", "!!! 10x não é uma duração: use um número e uma unidade, como 30s, "
-         "10m, 2h, 7d, 1w ou 1h30m."),
+        (
+            "/gban troll 10x",
+            "!!! 10x não é uma duração: use um número e uma unidade, como 30s, "
+            "10m, 2h, 7d, 1w ou 1h30m.",
+        ),
         ("/ungban 10.0.0.1", "!!! 10.0.0.1 não está banido."),
         ("/ungban", "!!! Uso: /ungban MÁSCARA"),
     ]:
@@ -297,16 +303,28 @@ def test_an_identified_creator_owns_the_room_which_lasts_when_empty_and_across_r
     assert second.service.rooms["#gatos"].owner == "ana"
 
 
-def test_an_unregistered_creator_owns_nothing_and_the_room_vanishes_when_empty():
+def test_an_unregistered_creator_operates_its_room_while_in_it_and_the_room_vanishes_when_empty():
+    """As on IRC: nobody owns the room, its creator operates it (and may op others) while it is
+    in it, and the room and its operators go when it empties."""
     chat = Harness()
     bob = chat.join("bob")
     bob.line("/join #gatos")
     assert OWNED not in bob.lines()
     bob.line("/op bob")
-    assert bob.lines() == [
-        "!!! A sala #gatos não tem dono (só quem está identificado com um apelido registrado é "
-        "dono da sala que cria)."
-    ]
+    assert bob.lines() == ["!!! bob já é operador(a) da sala #gatos."]
+    carl = chat.join("carl")
+    carl.line("/join #gatos")
+    carl.line("/mode +m")
+    assert carl.lines()[-1] == "!!! Só operadores da sala #gatos podem usar /mode."
+    bob.line("/op carl")
+    assert "*** bob fez de carl operador(a) da sala #gatos." in carl.lines()
+    bob.line("/part")
+    carl.line("/mode +m")
+    assert carl.lines()[-1] == "*** carl mudou os modos da sala #gatos: +m"
+    bob.line("/join #gatos")
+    bob.line("/op bob")
+    assert bob.lines()[-1] == "!!! Só operadores da sala #gatos podem usar /op."
+    carl.line("/part")
     bob.line("/part")
     assert "#gatos" not in chat.service.rooms
 
@@ -324,8 +342,7 @@ def test_the_owner_names_and_removes_operators_by_account():
     assert carl.lines() == ["!!! Só o dono da sala #gatos pode usar /op."]
     ana.line("/op carl")
     assert ana.lines() == [
-        "!!! carl não está identificado com um apelido registrado: só contas podem ser "
-        "operadoras."
+        "!!! carl não está identificado com um apelido registrado: só contas podem ser operadoras."
     ]
     ana.line("/op bia")
     assert ana.lines() == ["*** ana fez de bia operador(a) da sala #gatos."]
@@ -498,8 +515,11 @@ def test_room_moderation_refusals():
         ("/unban 10.0.0.1", "!!! 10.0.0.1 não está banido da sala #gatos."),
         ("/bans", "*** A sala #gatos não tem banimentos."),
         ("/mute", "!!! Uso: /mute APELIDO [DURAÇÃO]"),
-        ("/mute troll 5x", "!!! 5x não é uma duração: use um número e uma unidade, como 30s, "
-         "10m, 2h, 7d, 1w ou 1h30m."),
+        (
+            "/mute troll 5x",
+            "!!! 5x não é uma duração: use um número e uma unidade, como 30s, "
+            "10m, 2h, 7d, 1w ou 1h30m.",
+        ),
         ("/unmute troll", "!!! troll não está silenciado na sala #gatos."),
     ]:
         ana.line(line)
@@ -594,8 +614,11 @@ def test_a_keyed_room_needs_its_key_and_the_key_is_never_shown():
     assert "*** carl entrou na sala #gatos." in carl.lines()
     for line, expected in [
         ("/mode +k", "!!! +k precisa de uma senha sem espaços: /mode +k SENHA"),
-        ("/mode +x", "!!! Modo desconhecido: x. Modos: +i (convidados), +t (tópico), +m "
-         "(moderada), +k SENHA, +s (secreta)."),
+        (
+            "/mode +x",
+            "!!! Modo desconhecido: x. Modos: +i (convidados), +t (tópico), +m "
+            "(moderada), +k SENHA, +s (secreta).",
+        ),
         ("/mode it", "!!! Uso: /mode [+|-MODOS] [SENHA], como /mode +it ou /mode +k segredo"),
     ]:
         ana.raw()

@@ -106,6 +106,9 @@ class Room:
     """The account key of its owner: the identified user who created it."""
     ops: set[str] = attrs.field(factory=set)
     """The account keys of its operators (besides the owner)."""
+    session_ops: set[SessionId] = attrs.field(factory=set)
+    """The members who operate a room nobody owns, while they are in it: whoever created it
+    (as on IRC), and whom they opped."""
     modes: str = ""
     password: str = ""
     created: float = 0.0
@@ -875,8 +878,12 @@ class ChatService(Service):
         member._enter(room)
         if door is not None:
             door.subscribe(key, member.session)
-        if created and member.account is not None and key != self.lobby_key:
-            self.moderation.room_created(room, member)
+        if created and key != self.lobby_key:
+            if member.account is not None:
+                self.moderation.room_created(room, member)
+            else:  # nobody owns it: its creator operates it while it is in it, as on IRC
+                room.session_ops.add(member.session)
+                room.created = self.clock.seconds()  # type: ignore[attr-defined]
         return room
 
     def _new_room(self, name: str, key: str) -> Room:
@@ -912,6 +919,7 @@ class ChatService(Service):
     def _remove_from_room(self, member: Member, room: Room, door: IDoor | None) -> None:
         member._leave(room)
         del room.members[member.session]
+        room.session_ops.discard(member.session)
         self.delete_room_if_unused(room)
         if door is not None:
             door.unsubscribe(room.key, member.session)

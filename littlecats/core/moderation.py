@@ -446,7 +446,7 @@ class Moderation:
         account = member.account
         if account is not None and (account == room.owner or account in room.ops):
             return True
-        return self.is_operator(member)
+        return member.session in room.session_ops or self.is_operator(member)
 
     def require_room_op(self, member: Member, room: Room, command: str) -> None:
         """@raise ChatError: C{member} is not an operator of C{room}."""
@@ -474,7 +474,17 @@ class Moderation:
         return target
 
     def op(self, member: Member, room: Room, raw_nick: str) -> None:
-        """Make C{raw_nick}'s account an operator of C{room} (the owner only)."""
+        """Make C{raw_nick}'s account an operator of C{room} (the owner only); in a room
+        nobody owns, any of its operators makes C{raw_nick} one while it is in it."""
+        if room.owner is None:
+            self._require_room_op(member, room, "op")
+            target = self._in_room(room, raw_nick)
+            if target.session in room.session_ops:
+                raise ChatError("err-already-op", nick=target.nick, room=room.name)
+            room.session_ops.add(target.session)
+            self._tell(room, "op", member.nick, target.nick)
+            self.record(member, "op", target.nick, room.name, "")
+            return
         self._require_owner(member, room, "op")
         target = self._present(raw_nick)
         if target.account is None:
@@ -488,8 +498,17 @@ class Moderation:
 
     def deop(self, member: Member, room: Room, raw_nick: str) -> None:
         """Take C{raw_nick}'s account (connected, or an account name) off C{room}'s operators."""
-        self._require_owner(member, room, "deop")
         wanted = raw_nick.strip()
+        if room.owner is None:
+            self._require_room_op(member, room, "deop")
+            target = self._in_room(room, wanted)
+            if target.session not in room.session_ops:
+                raise ChatError("err-not-op", nick=target.nick, room=room.name)
+            room.session_ops.discard(target.session)
+            self._tell(room, "deop", member.nick, target.nick)
+            self.record(member, "deop", wanted, room.name, "")
+            return
+        self._require_owner(member, room, "deop")
         present = self.chat.members.get(nicknames.fold(wanted))
         account = present.account if present is not None else nicknames.fold(wanted)
         if account is None or account not in room.ops:

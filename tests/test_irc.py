@@ -226,10 +226,11 @@ def test_join_sends_join_topic_names_then_history_with_server_time(h):
     h.clear()
     ana.send("JOIN #gatos\r\n")
     messages = ana.messages()
-    assert [m.command for m in messages] == ["JOIN", "332", "353", "366", "PRIVMSG"]
+    assert [m.command for m in messages] == ["JOIN", "332", "333", "353", "366", "PRIVMSG"]
     assert messages[1].params == ("ana", "#gatos", "os gatos")
-    assert messages[2].params[-1] == "ana @bia"  # bia made the room: she operates it
-    assert messages[4].params == ("#gatos", "miau") and "time" in messages[4].tags
+    assert messages[2].params[:3] == ("ana", "#gatos", "bia")
+    assert messages[3].params[-1] == "ana @bia"  # bia made the room: she operates it
+    assert messages[5].params == ("#gatos", "miau") and "time" in messages[5].tags
     assert bia.lines() == ["*** ana joined #gatos."]
 
 
@@ -321,8 +322,9 @@ def test_topic_query_and_set(h):
     ana.send("TOPIC #gatos :gatos e mais gatos\r\n")
     assert ana.lines() == [":ana!~ana@littlecats TOPIC #gatos :gatos e mais gatos"]
     ana.send("TOPIC #gatos\r\n")
-    [topic] = ana.messages()
+    topic, who = ana.messages()
     assert topic.command == "332" and topic.params[-1] == "gatos e mais gatos"
+    assert who.command == "333" and who.params[2] == "ana"
     bia.lines()
 
 
@@ -447,7 +449,7 @@ def test_an_operator_sets_modes_kicks_and_bans_with_irc_commands(h):
     ze.messages()
     op.send("MODE #gatos +b ze!*@*\r\n")
     lines = ze.lines()
-    assert lines[0] == ":op!~op@littlecats MODE #gatos +b ze"
+    assert lines[0] == ":op!~op@littlecats MODE #gatos +b ze!*@*"
     assert lines[1:] == [":ze!~ze@littlecats PART #gatos"]
     ze.send("JOIN #gatos\r\n")
     [banned] = ze.messages()

@@ -101,6 +101,9 @@ class Room:
     name: str
     key: str
     topic: str = ""
+    topic_by: str = ""
+    """Who set the topic, and when (the clock's seconds), while the room is in memory."""
+    topic_time: float = 0.0
     members: dict[SessionId, Member] = attrs.field(factory=dict)
     owner: str | None = None
     """The account key of its owner: the identified user who created it."""
@@ -945,6 +948,7 @@ class ChatService(Service):
         room = self.rooms.get(envelope.room) if envelope.room is not None else None
         if room is not None:
             room.topic = event.topic
+            room.topic_by, room.topic_time = event.nick, self.clock.seconds()  # type: ignore[attr-defined]
             if room.owner is not None:
                 self.moderation.save_room(room)
         self._publish(envelope)

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from littlecats.storage.interface import ModAction
 
 ROOM_MODES = "ikmst"
+KEY_MAX_LENGTH = 23
+"""Characters of a room key (+k), at most: what IRC servers allow."""
 """+i invite-only, +k key, +m moderated, +s secret, +t topic by operators only."""
 WALL_MAX_LENGTH = 400
 REASON_MAX_LENGTH = 200
@@ -220,6 +222,8 @@ class Moderation:
                 key = rest.strip()
                 if not key or " " in key:
                     raise ChatError("err-mode-key")
+                if len(key) > KEY_MAX_LENGTH:
+                    raise ChatError("err-mode-key-long", max=KEY_MAX_LENGTH)
                 room.password = key
             modes.update(letters)
         else:

@@ -28,7 +28,9 @@ from twisted.words.protocols import irc as numerics
 
 from littlecats import nicknames, text
 from littlecats.core.chat import ChatError, ChatService, Member, Room
+from littlecats.core.moderation import KEY_MAX_LENGTH
 from littlecats.doors.irc.caps import SUPPORTED
+from littlecats.doors.irc.door import irc_mask
 from littlecats.doors.irc.message import (
     MAX_BODY_BYTES,
     MAX_LINE_BYTES,
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from littlecats.doors.irc.protocol import IRCConnection
 
 ERR_INPUTTOOLONG = "417"
+ERR_INVALIDMODEPARAM = "696"
+RPL_TOPICWHOTIME = "333"
 RPL_LOGGEDIN = "900"
 RPL_SASLSUCCESS = "903"
 ERR_SASLFAIL = "904"
@@ -550,7 +554,7 @@ class IRCCommands:
             if not self.chat.moderation.visible(member, room):
                 raise ChatError("err-no-such-room", room=room.name)
             if room.topic:
-                wire.reply(numerics.RPL_TOPIC, room.name, room.topic)
+                wire.topic(room)
             else:
                 wire.reply(numerics.RPL_NOTOPIC, room.name, wire.text("irc-no-topic"))
             return
@@ -806,6 +810,9 @@ class IRCCommands:
                         )
                         continue
                     nick = clean(arguments.pop(0)).strip()
+                    if nicknames.fold(nick) not in self.chat.members:
+                        wire.reply(numerics.ERR_NOSUCHNICK, nick, wire.text("irc-no-such-nick"))
+                        continue
                     if letter == "o":
                         (moderation.op if on else moderation.deop)(member, room, nick)
                     else:
@@ -819,7 +826,18 @@ class IRCCommands:
                                 wire.text("irc-need-more-params"),
                             )
                             continue
-                        moderation.modes(member, room, "+k " + clean(arguments.pop(0)).strip())
+                        key = clean(arguments.pop(0))
+                        if not key.strip() or " " in key.strip() or len(key) > KEY_MAX_LENGTH:
+                            moderation.require_room_op(member, room, "mode")
+                            sentence = wire.door.catalog_text(
+                                "err-mode-key-long"
+                                if len(key) > KEY_MAX_LENGTH
+                                else "err-mode-key",
+                                max=KEY_MAX_LENGTH,
+                            )
+                            wire.reply(ERR_INVALIDMODEPARAM, room.name, "k", "*", sentence)
+                            continue
+                        moderation.modes(member, room, "+k " + key.strip())
                     else:
                         if arguments:
                             arguments.pop(0)
@@ -852,8 +870,14 @@ class IRCCommands:
     def _ban_list(self, wire: IRCConnection, member: Member, room: Room) -> None:
         bans = self.chat.moderation.room_bans.get(room.key)
         if bans is not None and self.chat.moderation.is_room_op(member, room):
-            for mask, setter, _until, _reason in self.chat.moderation.bans(member, room):
-                wire.reply(numerics.RPL_BANLIST, room.name, mask, setter)
+            for ban in bans:
+                wire.reply(
+                    numerics.RPL_BANLIST,
+                    room.name,
+                    irc_mask(ban.mask),
+                    ban.setter,
+                    str(int(ban.created)),
+                )
         wire.reply(numerics.RPL_ENDOFBANLIST, room.name, wire.text("irc-ban-list-end"))
 
     def irc_KICK(self, session: Session, wire: IRCConnection, params: tuple[str, ...]) -> None:
@@ -865,6 +889,7 @@ class IRCCommands:
         if member.room(room.key) is None:
             raise ChatError("err-not-in-room", room=room.name)
         reason = clean(params[2]).strip() if len(params) > 2 else ""
+        reason = reason or member.nick  # IRC's default comment: who kicked
         for nick in params[1].split(","):
             try:
                 self.chat.moderation.kick(member, room, clean(nick).strip(), reason)

@@ -43,6 +43,7 @@ from littlecats.doors.irc.message import MAX_BODY_BYTES, format_message
 from littlecats.fanout import Fanout, Outlet
 from littlecats.limits import Limits
 from littlecats.messages import Catalog
+from littlecats.moderation.masks import MaskRejected, parse_mask
 from littlecats.session import ILineHandler, Session, State, close_all
 
 if TYPE_CHECKING:
@@ -86,6 +87,25 @@ def split_text(text: str, limit: int) -> list[str]:
         encoded = encoded[cut:].lstrip(b" ")
     pieces.append(encoded.decode())
     return pieces
+
+
+def _parse_mask(text: str) -> object:
+    try:
+        return parse_mask(text)
+    except MaskRejected:
+        return text
+
+
+def irc_mask(mask: object) -> str:
+    """A ban mask as IRC shows it: a nickname as `nick!*@*`, an address or block as
+    `*!*@ADDRESS`, an account as `account:NAME`."""
+    kind = getattr(mask, "kind", None)
+    text = str(mask)
+    if kind == "nick":
+        return text.removeprefix("nick:") + "!*@*"
+    if kind in ("ip", "cidr"):
+        return "*!*@" + text
+    return text
 
 
 @implementer(IDoor)
@@ -197,7 +217,10 @@ class IRCDoor(FanoutDoor):
             "unban": "-b",
         }
         if action in modes:
-            return self.line("MODE", room, modes[action], e.target, source=by)
+            target = e.target
+            if action in ("ban", "unban"):
+                target = irc_mask(_parse_mask(target))
+            return self.line("MODE", room, modes[action], target, source=by)
         if action == "mode":
             return self.line("MODE", room, *e.detail.split(" ", 1), source=by)
         if action == "kick":

@@ -261,8 +261,14 @@ class IRCConnection(Protocol):
         assert self.session is not None
         self.session.write((tags + f":{self.mask(member.nick)} JOIN {room.name}\r\n").encode())
         if room.topic:
-            self.reply(numerics.RPL_TOPIC, room.name, room.topic)
+            self.topic(room)
         self.names(room)
+
+    def topic(self, room: Room) -> None:
+        """RPL_TOPIC, and RPL_TOPICWHOTIME when the server knows who set it."""
+        self.reply(numerics.RPL_TOPIC, room.name, room.topic)
+        if room.topic_by:
+            self.reply(RPL_TOPICWHOTIME, room.name, room.topic_by, str(int(room.topic_time)))
 
     def names(self, room: Room) -> None:
         """RPL_NAMREPLY lines for C{room}, then RPL_ENDOFNAMES."""

@@ -109,6 +109,15 @@ class LineCommands:
 
     decode = staticmethod(text.clean_line)
 
+    def last_words(self, session: Session, lines: Iterable[bytes | None]) -> str:
+        reason = ""
+        for raw in lines:
+            if raw is not None and raw[:5].lower() == b"/quit":
+                command, _, argument = self.decode(raw).partition(" ")
+                if command.casefold() == "/quit":
+                    reason = argument.strip()
+        return reason
+
     # Nickname state
 
     def nickname(self, session: Session, line: str) -> defer.Deferred[object]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet import defer
@@ -96,6 +96,10 @@ class ILineHandler(Protocol):
     def decode(self, line: bytes) -> str:
         """A received line as the text C{line} is then called with (for line-based doors,
         L{littlecats.text.clean_line}: decoded, edited and sanitised)."""
+
+    def last_words(self, session: Session, lines: Iterable[bytes | None]) -> str:
+        """The reason a quit among C{lines} (still waiting when the connection was lost)
+        gives, or ""."""
 
 
 def _queued_cost(line: bytes | None) -> int:
@@ -370,8 +374,12 @@ class Session:
         self.state = State.CLOSED
         self.outlet.closed = True
         self._cancel_timers()
-        self.inbox = None
-        self.chat.closed(self)
+        # Lines still waiting behind the flood limit go with the connection (as on IRC
+        # servers: handling them now would let a client flood by hanging up), but a quit
+        # among them still says why it left.
+        inbox, self.inbox = self.inbox, None
+        reason = self.handler.last_words(self, inbox) if inbox else ""
+        self.chat.closed(self, reason)
         self.member = None
         self.door.release(self)
         self.chat.release(self.host)

@@ -192,7 +192,7 @@ def test_a_long_line_from_telnet_reaches_irc_whole_in_several_messages(h):
     lines = raw.split(b"\r\n")[:-1]
     assert len(lines) > 3
     # Cut to fit: 512 bytes, plus the source a relayed line may add (as on ergo).
-    assert all(len(line) + 2 <= 512 + len(":bia!telnet@littlecats ") for line in lines)
+    assert all(len(line) + 2 <= 512 + len(":bia!telnet@littlecats :") for line in lines)
     texts = [parse(line.decode()).params[1] for line in lines]
     assert " ".join(texts) == said
 
@@ -549,6 +549,16 @@ def test_a_quiet_client_is_pinged_and_closed_when_it_does_not_answer(h):
     h.clock.advance(protocol.PING_SECONDS)
     assert ana.lines()[-1].startswith("ERROR :Closing link: Ping timeout")
     assert ana.closed
+
+
+def test_a_quit_waiting_behind_the_flood_limit_still_says_why_when_the_client_hangs_up():
+    h = IRCHarness(lang="en", flood_rate=1, flood_burst=5)
+    bia = h.join("bia")
+    ana = h.register("ana")
+    bia.lines()
+    ana.send("PING a\r\nPING b\r\nPING c\r\nPING d\r\nQUIT :até amanhã\r\n")
+    ana.lost()  # WeeChat hangs up right after sending QUIT
+    assert bia.lines() == ["*** ana left the Little Cats chat. (até amanhã)"]
 
 
 def test_registration_times_out_like_a_telnet_nickname(h):

@@ -279,6 +279,17 @@ class TestChat:
         bia.line("/quit hora do almoço")
         assert ana.lines() == ["*** bia saiu do chat dos Little Cats. (hora do almoço)"]
 
+    def test_a_quit_held_by_the_flood_limit_keeps_its_reason_when_the_client_hangs_up(self):
+        """Lines still waiting behind the flood limit go with the connection, but a /quit
+        among them still says why."""
+        chat = Harness(flood_rate=1, flood_burst=4)  # the two nicknames take two
+        ana, bia = chat.join("ana"), chat.join("bia")
+        ana.raw()
+        bia.send(b"um\r\ndois\r\ntres\r\n/quit hora do almo\xc3\xa7o\r\n")
+        assert ana.lines() == ["<bia> um", "<bia> dois"]
+        bia.drop()
+        assert ana.lines() == ["*** bia saiu do chat dos Little Cats. (hora do almoço)"]
+
     def test_input_after_quit_is_ignored(self, chat):
         """Lines that arrive after /quit (in the same packet) are not relayed."""
         ana, bia = chat.join("ana"), chat.join("bia")

@@ -19,7 +19,7 @@ import base64
 import binascii
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from twisted.internet import defer
@@ -141,6 +141,21 @@ class IRCCommands:
         """A line as sent; bytes that are not UTF-8 become lone surrogates, refused in
         L{line} (decoding here never fails, so the funnel's order is kept)."""
         return line.decode("utf-8", "surrogateescape")
+
+    def last_words(self, session: Session, lines: Iterable[bytes | None]) -> str:
+        """The reason of a QUIT still waiting behind the flood limit when the client hung up
+        (WeeChat closes right after sending QUIT)."""
+        reason = ""
+        for raw in lines:
+            if raw is None or b"QUIT" not in raw[:600].upper():
+                continue
+            try:
+                message = parse(self.decode(raw))
+            except Malformed:
+                continue
+            if message.command == "QUIT" and message.params:
+                reason = clean(message.params[0])[:300]
+        return reason
 
     def line_too_long(self, session: Session) -> None:
         wire: IRCConnection = session.wire  # type: ignore[assignment]

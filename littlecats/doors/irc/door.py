@@ -192,7 +192,7 @@ class IRCDoor(FanoutDoor):
         if action:
             text = f"{ACTION}{text}\x01"
         line = f":{source} {command} {target} :{text}\r\n"
-        allowed = MAX_BODY_BYTES + len(source) + 2
+        allowed = MAX_BODY_BYTES + len(source) + 3  # ":" source " ", and a trailing ":"
         if len(line) * 4 <= allowed or len(line.encode()) <= allowed:
             return line
         room = MAX_BODY_BYTES - len(f"{command} {target} :\r\n".encode()) - (9 if action else 0)

@@ -162,6 +162,33 @@ class IRCCommands:
         wire.reply(ERR_INPUTTOOLONG, wire.text("irc-input-too-long"))
 
     def line(self, session: Session, line: str) -> defer.Deferred[object] | None:
+        # The common case first, kept short: a plain line to a channel the member is in
+        # (`PRIVMSG #room :text`, no tags, no formatting, nothing to clean).  Anything else,
+        # or anything the core refuses, takes the general path below.
+        if line[:9] == "PRIVMSG #" and session.state is State.CHAT:
+            target, colon, said = line[8:].partition(" :")
+            if (
+                colon
+                and said.isprintable()
+                and not said.isspace()
+                and target.isprintable()
+                and " " not in target
+                and "," not in target
+                and (len(line) <= 127 or len(line.encode()) <= MAX_BODY_BYTES - 2)
+            ):
+                member = session.member
+                room = member.room(  # type: ignore[union-attr]
+                    target.lower() if target.isascii() else nicknames.fold(target)
+                )
+                if room is not None:
+                    try:
+                        self.chat.say(member, room, said)  # type: ignore[arg-type]
+                        return None
+                    except ChatError:
+                        pass  # muted: the general path says so, with the numeric
+        return self._line(session, line)
+
+    def _line(self, session: Session, line: str) -> defer.Deferred[object] | None:
         wire: IRCConnection = session.wire  # type: ignore[assignment]
         if not line.isascii() and _SURROGATES.search(line):
             wire.send(

@@ -345,8 +345,11 @@ class IRCDoor(FanoutDoor):
             self.write(local, (tags + part).encode())
 
     def publish(self, envelope: Envelope) -> None:
-        event, room = envelope.event, envelope.room
+        event, room, exclude = envelope
         kind = type(event)
+        if kind is events.Said and exclude is None:
+            self._said(event, room)  # type: ignore[arg-type]
+            return
         skip: Session | None = None
         if kind is events.Said or kind is events.Acted:
             sender = self.by_nick.get(event.nick)  # type: ignore[union-attr]
@@ -390,6 +393,27 @@ class IRCDoor(FanoutDoor):
             if skip is not None and skip.wire.variant == variant:  # type: ignore[union-attr]
                 exclude = skip.outlet
             fanout.publish(room, self.tagged(body, self.tags(variant, event, when)), exclude)
+
+    def _said(self, event: events.Said, room: str) -> None:
+        """A line said in C{room}: L{publish}'s common case, kept short (the delivery path)."""
+        sender = self.by_nick.get(event.nick)
+        if sender is not None and sender.wire.echo:  # type: ignore[union-attr]
+            sender = None  # it asked for its own lines back
+        body: str | None = None
+        for variant, fanout in enumerate(self.fanouts):
+            if fanout is None or room not in fanout.channels:
+                continue
+            if body is None:
+                command = "NOTICE" if event.notice else "PRIVMSG"
+                body = self.privmsg(self.mask(event.nick), event.room, event.text, False, command)
+            if variant:
+                payload = self.tagged(body, self.tags(variant, event, self.clock.seconds()))
+            else:
+                payload = body.encode()
+            exclude = None
+            if sender is not None and sender.wire.variant == variant:  # type: ignore[union-attr]
+                exclude = sender.outlet
+            fanout.publish(room, payload, exclude)
 
     def _to_sharers(self, event: events.Event, keys: tuple[str, ...], also: Session | None) -> None:
         """C{event} (a QUIT, a NICK) for the IRC sessions that share one of rooms C{keys}

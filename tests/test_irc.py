@@ -593,3 +593,109 @@ def test_shutdown_tells_every_irc_client(h):
     lines = ana.lines()
     assert lines[0].startswith(f":{SERVER} NOTICE * :")
     assert lines[1].startswith("ERROR :")
+
+
+# The remaining commands and numerics
+
+
+def test_need_more_params_and_reregistration_get_461_and_462(h):
+    ana = h.register("ana")
+    ana.send("JOIN\r\nKICK #lobby\r\nUSER a 0 * :A\r\nPASS x\r\n")
+    assert ana.commands() == ["461", "461", "462", "462"]
+
+
+def test_privmsg_without_recipient_or_text_gets_411_and_412_and_notice_gets_nothing(h):
+    ana = h.register("ana")
+    ana.send("PRIVMSG\r\nPRIVMSG #lobby\r\nPRIVMSG #lobby :   \r\nNOTICE #nada :x\r\n")
+    assert ana.commands() == ["411", "412", "412"]
+
+
+def test_sending_to_a_channel_one_is_not_in_gets_404_and_a_missing_one_401(h):
+    ana = h.register("ana", join="")
+    h.register("bia", join="#gatos")
+    ana.send("PRIVMSG #gatos :oi\r\nPRIVMSG #nada :oi\r\n")
+    cannot, missing = ana.messages()
+    assert cannot.command == "404" and cannot.params[1] == "#gatos"
+    assert missing.command == "401" and missing.params[1] == "#nada"
+
+
+def test_part_of_a_channel_one_is_not_in_gets_442_and_a_bad_name_403(h):
+    ana = h.register("ana")
+    h.register("bia", join="#gatos")
+    ana.send("PART #gatos\r\nJOIN #\r\nJOIN sem-cerquilha\r\n")
+    assert ana.commands() == ["442", "403", "403"]
+
+
+def test_a_key_and_a_topic_lock(h):
+    bia = h.register("bia", join="#gatos")
+    bia.send("MODE #gatos +tk segredo\r\n")
+    ana = h.register("ana")
+    ana.send("JOIN #gatos\r\n")
+    assert ana.commands() == ["475"]
+    ana.send("JOIN #gatos segredo\r\nTOPIC #gatos :meu\r\n")
+    commands = ana.commands()
+    assert commands[0] == "JOIN" and commands[-1] == "482"
+    ana.send("MODE #gatos +k nova chave\r\nMODE #gatos\r\n")
+    refused, modes = ana.messages()
+    assert refused.command == "482" and modes.params[2] == "+kt"
+
+
+def test_join_zero_leaves_every_channel(h):
+    ana = h.register("ana")
+    ana.send("JOIN #gatos,#cães\r\n")
+    ana.messages()
+    ana.send("JOIN 0\r\n")
+    assert sorted(ana.lines()) == [
+        ":ana!~ana@littlecats PART #cães",
+        ":ana!~ana@littlecats PART #gatos",
+        ":ana!~ana@littlecats PART #lobby",
+    ]
+    assert h.service.members["ana"].rooms == {}
+
+
+def test_userhost_ison_motd_lusers_and_version(h):
+    ana = h.register("ana")
+    h.join("bia")
+    ana.messages()
+    ana.send("USERHOST bia ninguem\r\nISON bia ninguem ana\r\n")
+    userhost, ison = ana.messages()
+    assert userhost.command == "302" and userhost.params[1] == "bia=+telnet@littlecats"
+    assert ison.command == "303" and ison.params[1] == "bia ana"
+    ana.send("MOTD\r\n")
+    assert ana.commands()[0] == "375"
+    ana.send("LUSERS\r\n")
+    lusers = ana.messages()
+    assert lusers[0].command == "251" and "2 users" in lusers[0].params[1]
+    ana.send("VERSION\r\n")
+    assert ana.commands() == ["351"]
+
+
+def test_list_with_names_and_secret_rooms(h):
+    bia = h.register("bia", join="#gatos")
+    bia.send("JOIN #segredo\r\nMODE #segredo +s\r\n")
+    ana = h.register("ana")
+    ana.send("LIST #gatos,#segredo\r\n")
+    messages = ana.messages()
+    assert [m.command for m in messages] == ["321", "322", "323"]
+    assert messages[1].params[1:3] == ("#gatos", "1")
+    ana.send("NAMES #segredo\r\nWHOIS bia\r\n")
+    messages = ana.messages()
+    assert messages[0].command == "366"  # no names for those outside a secret room
+    [channels] = numeric(messages, "319")
+    assert channels.params[-1] == "@#gatos"  # bia made #gatos; #segredo is not shown
+
+
+def test_cap_after_registration_changes_how_lines_look(h):
+    ana = h.register("ana")
+    bia = h.join("bia")
+    ana.messages()
+    ana.send("CAP REQ :server-time\r\n")
+    assert ana.messages()[0].params[1] == "ACK"
+    bia.line("agora com hora")
+    [line] = ana.messages()
+    assert "time" in line.tags and line.params == ("#lobby", "agora com hora")
+    ana.send("CAP REQ :-server-time\r\n")
+    ana.messages()
+    bia.line("sem hora")
+    [line] = ana.messages()
+    assert not line.tags

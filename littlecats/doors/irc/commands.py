@@ -458,8 +458,7 @@ class IRCCommands:
         assert member is not None
         if params[0] == "0":
             for room in list(member.rooms.values()):
-                if room.key != self.chat.lobby_key:
-                    self.chat.part_room(member, room)
+                self.chat.part_room(member, room)
             return None
         names = params[0].split(",")
         keys = params[1].split(",") if len(params) > 1 else []

@@ -7,7 +7,9 @@
  * repository), committed in this repository as bench/lcbench.c and extended with
  * WebSocket clients for the littlecats web door (--web-clients, below); with
  * --web-clients 0 (the default) it behaves as the shared version and prints the same
- * JSON plus the per-door breakdown "by_door" (its "web" entry zero).
+ * JSON plus the per-door breakdown "by_door" (its "web" entry zero).  One more change:
+ * the irc protocol counts only its own channel's JOIN and 366 (below), for servers that
+ * join a client to a channel of their own first (littlecats's IRC door: #lobby).
  *
  *   gcc -O2 -Wall -Wextra -o lcbench lcbench.c -lm
  *
@@ -17,8 +19,10 @@
  *               means "joined"; a "!!! " line means the nick was refused.
  *               A chat line "text" is relayed to EVERYONE in the sender's room
  *               (sender included) as "<nick> text".  Self-echo is ignored.
- *   irc         NICK/USER, wait for 001, JOIN #chan, wait for 366 (end of NAMES),
- *               then "PRIVMSG #chan :text".  PING is answered with PONG.
+ *   irc         NICK/USER, wait for 001, JOIN #chan, wait for 366 (end of NAMES)
+ *               naming #chan, then "PRIVMSG #chan :text".  PING is answered with
+ *               PONG.  Only JOINs to #chan count as join notices: channels the
+ *               server joins a client to by itself (a lobby) are ignored.
  *
  * Rooms (--rooms K, default 1 = one room, everything as described above)
  *   Client i is in room i % K; the senders are still clients 0..S-1 (with S = K,
@@ -184,6 +188,7 @@ static struct {
     const char *channel;
     const char *nick_prefix;
     int irc_join;          /* 1 = JOIN the channel after 001               */
+    int irc_echo;          /* 1 = ask for IRCv3 echo-message: a sender gets its own lines back, as on telnet */
     const char *lc_prompt; /* substring marking the prompt; NULL = 1st line */
     int src_ips;           /* spread local addresses over 127.0.0.1..N      */
     int rooms;             /* client i is in room i % rooms                 */
@@ -890,6 +895,17 @@ static void lc_line(int i, char *line, size_t len, uint64_t now)
     }
 }
 
+/* Whether the channel at p (the first word, a leading ':' skipped) is client i's own:
+ * <--channel>, or with --rooms K > 1 <--channel><room>. */
+static int irc_is_own_channel(int i, const char *p, const char *end)
+{
+    if (p < end && *p == ':') p++;
+    const char *ch = p;
+    while (p < end && *p != ' ') p++;
+    const char *rn = room_name[ROOM(i)];
+    return (size_t)(p - ch) == strlen(rn) && !strncasecmp(ch, rn, (size_t)(p - ch));
+}
+
 static void irc_line(int i, char *line, size_t len, uint64_t now)
 {
     struct conn *c = &conns[i];
@@ -909,7 +925,14 @@ static void irc_line(int i, char *line, size_t len, uint64_t now)
         if (m) on_marker(i, m, end, now);
         return;
     }
-    if (CMD_IS("JOIN")) { st.notices++; st.t_last_notice = now; return; }
+    if (CMD_IS("JOIN")) {
+        /* Only a JOIN to this client's own channel is a join notice: a server may also
+         * join clients to channels of its own (littlecats's IRC door: #lobby on
+         * registration).  Every JOIN still counts as activity for --settle-quiet. */
+        st.t_last_notice = now;
+        if (irc_is_own_channel(i, p, end)) st.notices++;
+        return;
+    }
     if (CMD_IS("PING")) {
         st.pings++;
         char buf[600];
@@ -930,14 +953,11 @@ static void irc_line(int i, char *line, size_t len, uint64_t now)
     }
     if (CMD_IS("366")) {
         if (c->state != CS_JOINING) return;
-        if (opt.rooms > 1) { /* ":srv 366 <nick> <channel> :End of NAMES list": must be our room's */
-            while (p < end && *p != ' ') p++; /* skip <nick> */
-            while (p < end && *p == ' ') p++;
-            const char *ch = p;
-            while (p < end && *p != ' ') p++;
-            const char *rn = room_name[ROOM(i)];
-            if ((size_t)(p - ch) != strlen(rn) || strncasecmp(ch, rn, (size_t)(p - ch))) return;
-        }
+        /* ":srv 366 <nick> <channel> :End of NAMES list": must be our own channel's, also
+         * with one room (a server may have joined the client to another channel first) */
+        while (p < end && *p != ' ') p++; /* skip <nick> */
+        while (p < end && *p == ' ') p++;
+        if (!irc_is_own_channel(i, p, end)) return;
         mark_joined(i, now);
         return;
     }
@@ -1424,7 +1444,11 @@ static void on_connected(int i)
         ws_on_connected(i);
     } else if (opt.proto == P_IRC) {
         c->state = CS_NICK_SENT;
-        conn_printf(i, "NICK %s\r\nUSER %s 0 * :lcbench\r\n", c->nick, c->nick);
+        if (opt.irc_echo) /* a server without it answers NAK, and registers at CAP END */
+            conn_printf(i, "CAP REQ :echo-message\r\nNICK %s\r\nUSER %s 0 * :lcbench\r\nCAP END\r\n",
+                        c->nick, c->nick);
+        else
+            conn_printf(i, "NICK %s\r\nUSER %s 0 * :lcbench\r\n", c->nick, c->nick);
     } else {
         c->state = CS_GREETING;
     }
@@ -2061,6 +2085,7 @@ static void usage(void)
             "  --channel C              irc channel (#bench)\n"
             "  --nick-prefix P          nick = P + 5 digits (lcb)\n"
             "  --irc-no-join            irc: register only, do not JOIN\n"
+            "  --irc-echo               irc: ask for echo-message (senders get their own lines, as on telnet)\n"
             "  --lc-prompt STR          littlecats: send nick after a line containing STR\n"
             "                           (default: after the first line)\n"
             "  --lc-join FMT            littlecats, rooms > 1: command sent once the nick is\n"
@@ -2091,7 +2116,7 @@ int main(int argc, char **argv)
         {"warmup", 1, 0, 'W'}, {"drain", 1, 0, 'D'}, {"hold", 1, 0, 'H'}, {"connect-rate", 1, 0, 'C'},
         {"max-pending", 1, 0, 'M'}, {"join-timeout", 1, 0, 'J'}, {"settle-timeout", 1, 0, 'T'},
         {"settle-quiet", 1, 0, 'Q'}, {"payload", 1, 0, 'b'}, {"server-pid", 1, 0, 'S'}, {"channel", 1, 0, 'n'},
-        {"nick-prefix", 1, 0, 'N'}, {"irc-no-join", 0, 0, 'x'}, {"lc-prompt", 1, 0, 'L'}, {"src-ips", 1, 0, 'i'},
+        {"nick-prefix", 1, 0, 'N'}, {"irc-no-join", 0, 0, 'x'}, {"irc-echo", 0, 0, 1001}, {"lc-prompt", 1, 0, 'L'}, {"src-ips", 1, 0, 'i'},
         {"rooms", 1, 0, 'K'}, {"lc-join", 1, 0, 'j'},
         {"ramp", 1, 0, 'A'}, {"ramp-p99-ms", 1, 0, 'Y'}, {"ramp-refine", 1, 0, 'F'},
         {"max-runtime", 1, 0, 'R'}, {"label", 1, 0, 'l'}, {"progress", 1, 0, 'g'}, {"quiet", 0, 0, 'q'},
@@ -2125,6 +2150,7 @@ int main(int argc, char **argv)
         case 'n': opt.channel = optarg; break;
         case 'N': opt.nick_prefix = optarg; break;
         case 'x': opt.irc_join = 0; break;
+        case 1001: opt.irc_echo = 1; break;
         case 'L': opt.lc_prompt = optarg; break;
         case 'i': opt.src_ips = atoi(optarg); break;
         case 'K': opt.rooms = atoi(optarg); break;

@@ -1,7 +1,7 @@
 """
 ngIRCd as a reference server for run.py: a mature single-threaded C IRC daemon, driven by
 lcbench with `--proto irc` (NICK/USER, JOIN #bench, PRIVMSG #bench; in run.py's rooms
-scenario client i JOINs #bench<i % K>).
+scenario, and the irc scenario's rooms case, client i JOINs #bench<i % K>).
 
 The bench installs nothing: it only looks for an installed `ngircd` (PATH, then
 /usr/sbin/ngircd; Debian/Ubuntu: `apt-get install ngircd`).  For every run it writes a minimal
@@ -68,7 +68,7 @@ def find_ngircd() -> str | None:
 def missing_message() -> str:
     return (
         "ngircd not found (looked on PATH and at /usr/sbin/ngircd): skipping the ngircd rows "
-        f"of the fixed, saturation and rooms scenarios. Install it with `{INSTALL_HINT}` "
+        f"of the fixed, saturation, rooms and irc scenarios. Install it with `{INSTALL_HINT}` "
         "(Debian package; the bench itself installs nothing)."
     )
 

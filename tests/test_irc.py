@@ -606,8 +606,12 @@ def test_need_more_params_and_reregistration_get_461_and_462(h):
 
 def test_privmsg_without_recipient_or_text_gets_411_and_412_and_notice_gets_nothing(h):
     ana = h.register("ana")
-    ana.send("PRIVMSG\r\nPRIVMSG #lobby\r\nPRIVMSG #lobby :   \r\nNOTICE #nada :x\r\n")
-    assert ana.commands() == ["411", "412", "412"]
+    bia = h.join("bia")
+    ana.messages()
+    ana.send("PRIVMSG\r\nPRIVMSG #lobby\r\nPRIVMSG #lobby :\r\nPRIVMSG #lobby :   \r\n")
+    ana.send("NOTICE #nada :x\r\n")
+    assert ana.commands() == ["411", "412", "412", "412"]
+    assert bia.lines() == []
 
 
 def test_sending_to_a_channel_one_is_not_in_gets_404_and_a_missing_one_401(h):

@@ -169,6 +169,7 @@ class IRCCommands:
             target, colon, said = line[8:].partition(" :")
             if (
                 colon
+                and said
                 and said.isprintable()
                 and not said.isspace()
                 and target.isprintable()

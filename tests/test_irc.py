@@ -703,3 +703,22 @@ def test_cap_after_registration_changes_how_lines_look(h):
     bia.line("sem hora")
     [line] = ana.messages()
     assert not line.tags
+
+
+def test_a_web_page_learns_that_an_irc_user_arrives_in_no_room():
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    from littlecats.doors.irc.protocol import IRCFactory
+    from tests.web_helpers import WebHarness
+
+    h = WebHarness(lang="en")
+    irc = IRCFactory(h.service, h.catalog, h.clock, h.limits, SERVER)
+    page = h.enter("bia")
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 1234))
+    connection = irc.buildProtocol(transport.getPeer())
+    connection.makeConnection(transport)
+    connection.dataReceived(b"NICK ana\r\nUSER ana 0 * :Ana\r\n")
+    [connected] = page.of("connected")
+    assert connected["nick"] == "ana" and connected["lobby"] is False
+    assert h.service.nicknames(h.service.rooms["#lobby"].members.values()) == ["bia"]

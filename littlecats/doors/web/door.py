@@ -65,7 +65,12 @@ class WebDoor(FanoutDoor):
             return round(clock.seconds(), 3)
 
         self._renderers: dict[type, Callable[[Any], dict[str, Any]]] = {
-            events.Connected: lambda e: {"type": "connected", "nick": e.nick, "time": now()},
+            events.Connected: lambda e: {
+                "type": "connected",
+                "nick": e.nick,
+                "lobby": e.lobby,
+                "time": now(),
+            },
             events.Disconnected: lambda e: {
                 "type": "disconnected",
                 "nick": e.nick,

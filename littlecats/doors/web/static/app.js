@@ -891,8 +891,10 @@ const handlers = {
   connected(e) {
     const lobby = state.conversations.get(roomKey(state.lobby));
     if (!lobby) return;
-    lobby.members.set(fold(e.nick), e.nick);
-    memberChanged(lobby);
+    if (e.lobby !== false) {  // IRC users arrive in no room: they join the ones they choose
+      lobby.members.set(fold(e.nick), e.nick);
+      memberChanged(lobby);
+    }
     addRow(lobby, template('joined', { nick: e.nick }, { time: e.time, className: 'system' }));
   },
 

@@ -705,7 +705,7 @@ def test_cap_after_registration_changes_how_lines_look(h):
     assert not line.tags
 
 
-def test_a_web_page_learns_that_an_irc_user_arrives_in_no_room():
+def _web_and_irc():
     from twisted.internet.address import IPv4Address
     from twisted.internet.testing import StringTransport
 
@@ -714,11 +714,46 @@ def test_a_web_page_learns_that_an_irc_user_arrives_in_no_room():
 
     h = WebHarness(lang="en")
     irc = IRCFactory(h.service, h.catalog, h.clock, h.limits, SERVER)
-    page = h.enter("bia")
     transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 1234))
     connection = irc.buildProtocol(transport.getPeer())
     connection.makeConnection(transport)
-    connection.dataReceived(b"NICK ana\r\nUSER ana 0 * :Ana\r\n")
+
+    def read() -> list[str]:
+        for fanout in irc.door.fanouts:
+            if fanout is not None:
+                fanout.flush()
+        data = transport.value().decode()
+        transport.clear()
+        return data.split("\r\n")[:-1]
+
+    return h, connection, read
+
+
+def test_a_web_page_learns_that_an_irc_user_arrives_in_no_room():
+    h, ana, _ = _web_and_irc()
+    page = h.enter("bia")
+    ana.dataReceived(b"NICK ana\r\nUSER ana 0 * :Ana\r\n")
     [connected] = page.of("connected")
     assert connected["nick"] == "ana" and connected["lobby"] is False
     assert h.service.nicknames(h.service.rooms["#lobby"].members.values()) == ["bia"]
+
+
+def test_irc_and_web_users_talk_in_a_room_and_privately():
+    h, ana, read = _web_and_irc()
+    page = h.enter("bia")
+    ana.dataReceived(b"NICK ana\r\nUSER ana 0 * :Ana\r\nJOIN #lobby\r\n")
+    read()
+    page.events()
+    ana.dataReceived("PRIVMSG #lobby :olá, página\r\nPRIVMSG bia :psiu\r\n".encode())
+    h.flush()
+    said = [e for e in page.events() if e["type"] in ("said", "private")]
+    assert [(e["type"], e.get("nick") or e.get("from"), e["text"]) for e in said] == [
+        ("said", "ana", "olá, página"),
+        ("private", "ana", "psiu"),
+    ]
+    page.send({"type": "line", "room": "#lobby", "text": "oi, irc"})
+    page.send({"type": "msg", "to": "ana", "text": "segredo"})
+    assert read() == [
+        ":bia!web@littlecats PRIVMSG #lobby :oi, irc",
+        ":bia!web@littlecats PRIVMSG ana :segredo",
+    ]

@@ -188,7 +188,8 @@ static struct {
     const char *channel;
     const char *nick_prefix;
     int irc_join;          /* 1 = JOIN the channel after 001               */
-    int irc_echo;          /* 1 = ask for IRCv3 echo-message: a sender gets its own lines back, as on telnet */
+    int irc_echo;          /* 1 = ask for IRCv3 echo-message: a sender gets its own lines back, as on telnet
+                            * (counted as self_echo, never as a delivery) */
     const char *lc_prompt; /* substring marking the prompt; NULL = 1st line */
     int src_ips;           /* spread local addresses over 127.0.0.1..N      */
     int rooms;             /* client i is in room i % rooms                 */

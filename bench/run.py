@@ -322,9 +322,9 @@ def run_lcbench(
         proto = ["--proto", "irc", "--max-pending", "8"]
     if irc_port is not None:
         # Its clients ask for echo-message, as modern IRC clients do: a sender then gets its
-        # own lines back, so a message makes as many deliveries as on the telnet door (10 in
-        # a room of 10, where without it an IRC room of 10 makes 9).  ngircd has no
-        # echo-message: its senders never see their own lines.
+        # own lines back, as every telnet sender does, so a message costs the IRC door the
+        # writes it costs the telnet door (lcbench counts neither echo as a delivery: 9 per
+        # message in a room of 10 on both).  ngircd has no echo-message.
         port, proto = irc_port, ["--proto", "irc", "--irc-echo"]
     cmd = [
         str(binary), "--port", str(port), "--clients", str(case["clients"]),

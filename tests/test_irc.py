@@ -757,3 +757,14 @@ def test_irc_and_web_users_talk_in_a_room_and_privately():
         ":bia!web@littlecats PRIVMSG #lobby :oi, irc",
         ":bia!web@littlecats PRIVMSG ana :segredo",
     ]
+
+
+def test_one_user_is_in_at_most_chanlimit_channels(h):
+    from littlecats.doors.irc.commands import MAX_CHANNELS
+
+    ana = h.register("ana", join="")
+    names = ",".join(f"#sala{n}" for n in range(MAX_CHANNELS + 2))
+    ana.send(f"JOIN {names}\r\n")
+    refused = numeric(ana.messages(), "405")
+    assert [m.params[1] for m in refused] == [f"#sala{MAX_CHANNELS}", f"#sala{MAX_CHANNELS + 1}"]
+    assert len(h.service.members["ana"].rooms) == MAX_CHANNELS

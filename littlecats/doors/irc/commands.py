@@ -54,6 +54,9 @@ ERR_SASLABORTED = "906"
 ERR_SASLALREADY = "907"
 RPL_SASLMECHS = "908"
 RPL_WHOISACCOUNT = "330"
+MAX_CHANNELS = 50
+"""Channels one IRC user may be in at once (ISUPPORT CHANLIMIT): each is a subscription and a
+place in the room's member list."""
 WHO_MAX = 500
 """Replies to one WHO for a mask, at most (`WHO *` on a big server)."""
 SASL_CHUNK = 400
@@ -475,6 +478,9 @@ class IRCCommands:
         member = self.chat.by_session.get(session.id)
         if member is None or not name:
             return None
+        if len(member.rooms) >= MAX_CHANNELS:
+            wire.reply(numerics.ERR_TOOMANYCHANNELS, name, wire.text("irc-too-many-channels"))
+            return None
         try:
             name, _ = self.chat.room_to_enter(member, name, key)
         except ChatError as refused:
@@ -492,6 +498,8 @@ class IRCCommands:
         for raw in params[0].split(","):
             try:
                 room = self._room(member, raw)
+                if member.room(room.key) is None:
+                    raise ChatError("err-not-in-room", room=room.name)
                 wire.parting[room.key] = reason
                 self.chat.part_room(member, room, reason=reason)
             except ChatError as refused:

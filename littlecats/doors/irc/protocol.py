@@ -376,7 +376,7 @@ class IRCFactory(Factory):
         limits: Limits,
         server_name: str | None = None,
     ) -> None:
-        from littlecats.doors.irc.commands import IRCCommands
+        from littlecats.doors.irc.commands import MAX_CHANNELS, IRCCommands
 
         self.service = service
         self.clock = clock
@@ -388,6 +388,7 @@ class IRCFactory(Factory):
         self.isupport = [
             "AWAYLEN=300",
             "CASEMAPPING=rfc8265",
+            f"CHANLIMIT=#:{MAX_CHANNELS}",
             f"CHANNELLEN={ROOM_MAX_LENGTH + 1}",
             "CHANMODES=b,k,,imst",
             "CHANTYPES=#",

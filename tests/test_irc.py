@@ -447,10 +447,16 @@ def test_an_operator_sets_modes_kicks_and_bans_with_irc_commands(h):
     assert ze.lines() == [":op!~op@littlecats KICK #gatos ze :fora também"]  # no PART after
     ze.send("JOIN #gatos\r\n")
     ze.messages()
+    op.messages()
     op.send("MODE #gatos +b ze!*@*\r\n")
     lines = ze.lines()
     assert lines[0] == ":op!~op@littlecats MODE #gatos +b ze!*@*"
     assert lines[1:] == [":ze!~ze@littlecats PART #gatos"]
+    # The ban names a mask: the room is told who it sent out.
+    assert op.lines() == [
+        ":op!~op@littlecats MODE #gatos +b ze!*@*",
+        ":ze!~ze@littlecats PART #gatos",
+    ]
     ze.send("JOIN #gatos\r\n")
     [banned] = ze.messages()
     assert banned.command == "474"

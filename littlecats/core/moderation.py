@@ -282,10 +282,11 @@ class Moderation:
             raise ChatError("err-not-in-this-room", nick=raw_nick.strip(), room=room.name)
         return target
 
-    def _send_out(self, target: Member, room: Room) -> None:
-        """Move C{target} out of C{room} (a moderation notice told the room already); one
-        left in no room at all lands in the lobby."""
-        self.chat.part_room(target, room, quietly=True)
+    def _send_out(self, target: Member, room: Room, quietly: bool = True) -> None:
+        """Move C{target} out of C{room} (C{quietly}: a moderation notice named it already;
+        a ban names a mask, so the room is told who left); one left in no room at all, and
+        living in the lobby, lands there."""
+        self.chat.part_room(target, room, quietly=quietly)
         current = self.chat.by_session.get(target.session)
         if current is not None and current.lobby and current.last_room() is None:
             self.chat.join_room(current, self.chat.lobby)
@@ -314,7 +315,7 @@ class Moderation:
             session = self.chat.sessions.get(target.session)
             host = session.host if session is not None else target.host
             if mask.matches(target.key, target.account, host):
-                self._send_out(target, room)
+                self._send_out(target, room, quietly=False)
         self.record(member, "ban", str(mask), room.name, reason)
         return str(mask)
 

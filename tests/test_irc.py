@@ -370,11 +370,13 @@ def test_who_and_whois(h):
 def test_away_with_away_notify_and_rpl_away(h):
     ana = h.register("ana")
     ze = h.register("ze", caps="away-notify")
+    lu = h.register("lu", caps="away-notify", join="#outra")  # shares no channel with ana
     ana.messages()
     ana.send("AWAY :almoço\r\n")
     assert ana.commands() == ["306"]
     [away] = ze.messages()
     assert away.source == "ana!~ana@littlecats" and away.params == ("almoço",)
+    assert lu.lines() == []
     ze.send("PRIVMSG ana :oi\r\n")
     [away] = ze.messages()
     assert away.command == "301" and away.params[1:] == ("ana", "almoço")
@@ -774,3 +776,15 @@ def test_one_user_is_in_at_most_chanlimit_channels(h):
     refused = numeric(ana.messages(), "405")
     assert [m.params[1] for m in refused] == [f"#sala{MAX_CHANNELS}", f"#sala{MAX_CHANNELS + 1}"]
     assert len(h.service.members["ana"].rooms) == MAX_CHANNELS
+
+
+def test_an_away_user_joining_is_told_away_to_away_notify_members(h):
+    ze = h.register("ze", caps="away-notify", join="#gatos")
+    lu = h.register("lu", join="#gatos")
+    ana = h.register("ana")
+    ana.send("AWAY :almoço\r\n")
+    for client in (ze, lu, ana):
+        client.messages()
+    ana.send("JOIN #gatos\r\n")
+    assert ze.lines() == [":ana!~ana@littlecats JOIN #gatos", ":ana!~ana@littlecats AWAY almoço"]
+    assert lu.lines() == [":ana!~ana@littlecats JOIN #gatos"]

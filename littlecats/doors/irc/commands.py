@@ -729,9 +729,7 @@ class IRCCommands:
         line = wire.door.line(
             "AWAY", *([message] if message else []), source=wire.door.mask(member.nick)
         ).encode()
-        for other in wire.door.by_nick.values():
-            if other is not session and "away-notify" in other.wire.caps.enabled:  # type: ignore[union-attr]
-                other.write(line)
+        wire.door.tell_with_cap(session, tuple(member.rooms), line, "away-notify")
 
     def irc_USERHOST(self, session: Session, wire: IRCConnection, params: tuple[str, ...]) -> None:
         if not self.need(wire, "USERHOST", params, 1):

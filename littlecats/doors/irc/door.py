@@ -393,6 +393,8 @@ class IRCDoor(FanoutDoor):
             if skip is not None and skip.wire.variant == variant:  # type: ignore[union-attr]
                 exclude = skip.outlet
             fanout.publish(room, self.tagged(body, self.tags(variant, event, when)), exclude)
+        if kind is events.RoomJoined and skip is not None and skip.wire.away is not None:  # type: ignore[union-attr]
+            self._tell_away(skip, room)  # type: ignore[arg-type]
 
     def _said(self, event: events.Said, room: str) -> None:
         """A line said in C{room}: L{publish}'s common case, kept short (the delivery path)."""
@@ -414,6 +416,31 @@ class IRCDoor(FanoutDoor):
             if sender is not None and sender.wire.variant == variant:  # type: ignore[union-attr]
                 exclude = sender.outlet
             fanout.publish(room, payload, exclude)
+
+    def _tell_away(self, mover: Session, room: str) -> None:
+        """An away IRC user joined C{room}: its away-notify members learn it is away (the
+        IRCv3 away-notify specification)."""
+        wire: IRCConnection = mover.wire  # type: ignore[assignment]
+        line = self.line("AWAY", wire.away or "", source=self.mask(wire.nick)).encode()
+        self.tell_with_cap(mover, (room,), line, "away-notify")
+
+    def tell_with_cap(self, about: Session, keys: tuple[str, ...], line: bytes, cap: str) -> None:
+        """C{line} (about C{about}) for the IRC sessions in rooms C{keys} that asked for
+        capability C{cap}, once each, C{about} left out."""
+        for fanout in self.fanouts:
+            if fanout is None:
+                continue
+            told: set[Outlet] = set()
+            for key in keys:
+                channel = fanout.channels.get(key)
+                if channel is None:
+                    continue
+                for outlet in channel.members:
+                    other = outlet.owner
+                    if other is not about and outlet not in told and cap in other.wire.caps.enabled:  # type: ignore[attr-defined]
+                        told.add(outlet)
+            for outlet in told:
+                fanout.send(outlet, line)
 
     def _to_sharers(self, event: events.Event, keys: tuple[str, ...], also: Session | None) -> None:
         """C{event} (a QUIT, a NICK) for the IRC sessions that share one of rooms C{keys}

@@ -9,6 +9,8 @@ import base64
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from littlecats.doors.irc import protocol
 from littlecats.doors.irc.message import parse
@@ -788,3 +790,46 @@ def test_an_away_user_joining_is_told_away_to_away_notify_members(h):
     ana.send("JOIN #gatos\r\n")
     assert ze.lines() == [":ana!~ana@littlecats JOIN #gatos", ":ana!~ana@littlecats AWAY almoço"]
     assert lu.lines() == [":ana!~ana@littlecats JOIN #gatos"]
+
+
+# Whatever a client sends
+
+
+_WORDS = st.sampled_from(
+    ["PRIVMSG", "NOTICE", "JOIN", "PART", "MODE", "KICK", "TOPIC", "WHO", "WHOIS", "NICK",
+     "AWAY", "INVITE", "CAP", "AUTHENTICATE", "LIST", "NAMES", "OPER", "USER", "PASS",
+     "#lobby", "#gatos", "bia", "ana", ":", "+o", "-b", "+k", "*", "LS", "REQ", "@a=b",
+     ":x!y@z", "\x01ACTION", "\x03", "\x1b[2J", "\r", "\x00", "é", "😺", " ", ","]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=150,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.lists(_WORDS, max_size=8).map(" ".join).map(str.encode),
+            st.binary(max_size=80),
+        ),
+        max_size=12,
+    )
+)
+def test_nothing_a_client_sends_breaks_the_server_or_reaches_others_raw(lines):
+    h = IRCHarness(lang="en")
+    bia = h.join("bia")
+    watcher = h.register("ze", caps="server-time message-tags echo-message")
+    ana = h.register("ana")
+    for line in lines:
+        ana.send(line + b"\r\n")
+    for line in bia.lines():  # whole lines, valid UTF-8, nothing a terminal would obey
+        assert not re.search("[\x00-\x1f\x7f-\x9f]", line), line
+    for client in (watcher, ana):
+        for raw in client.raw().split(b"\r\n")[:-1]:
+            assert b"\r" not in raw and b"\n" not in raw and b"\x00" not in raw
+            parse(raw.decode())  # every line the server sends is a message
+    assert "bia" in h.service.members and "ze" in h.service.members

@@ -833,3 +833,44 @@ def test_nothing_a_client_sends_breaks_the_server_or_reaches_others_raw(lines):
             assert b"\r" not in raw and b"\n" not in raw and b"\x00" not in raw
             parse(raw.decode())  # every line the server sends is a message
     assert "bia" in h.service.members and "ze" in h.service.members
+
+
+# CHATHISTORY (draft): BEFORE and LATEST
+
+
+def test_chathistory_latest_and_before_in_a_batch():
+    h = IRCHarness(lang="en", history=50)
+    bia = h.join("bia")
+    for n in range(6):
+        bia.line(f"linha {n}")
+    ana = h.register("ana", caps="batch draft/chathistory message-tags server-time")
+    ana.send("CHATHISTORY LATEST #lobby * 3\r\n")
+    start, *lines, end = ana.messages()
+    assert start.command == "BATCH" and start.params[1:] == ("chathistory", "#lobby")
+    ref = start.params[0][1:]
+    assert end.command == "BATCH" and end.params == ("-" + ref,)
+    assert [m.params[1] for m in lines] == ["linha 3", "linha 4", "linha 5"]
+    assert all(m.tags["batch"] == ref and "time" in m.tags for m in lines)
+    oldest = lines[0].tags["msgid"]
+    ana.send(f"CHATHISTORY BEFORE #lobby msgid={oldest} 10\r\n")
+    _, *earlier, _ = ana.messages()
+    assert [m.params[1] for m in earlier] == ["linha 0", "linha 1", "linha 2"]
+    ana.send(f"CHATHISTORY BEFORE #lobby msgid={earlier[0].tags['msgid']} 10\r\n")
+    empty = ana.messages()
+    assert [m.command for m in empty] == ["BATCH", "BATCH"]
+    ana.send("CHATHISTORY BEFORE #lobby timestamp=2099-01-01T00:00:00.000Z 2\r\n")
+    _, *latest, _ = ana.messages()
+    assert [m.params[1] for m in latest] == ["linha 4", "linha 5"]
+
+
+def test_chathistory_refuses_what_it_cannot_answer():
+    h = IRCHarness(lang="en", history=50)
+    h.register("bia", join="#gatos")
+    ana = h.register("ana", caps="batch draft/chathistory")
+    ana.send("CHATHISTORY LATEST #gatos * 10\r\nCHATHISTORY AFTER #lobby * 10\r\n")
+    ana.send("CHATHISTORY LATEST #lobby * 0\r\nCHATHISTORY TARGETS * * 10\r\n")
+    target, after, limit, *targets = ana.messages()
+    assert target.command == "FAIL" and target.params[:2] == ("CHATHISTORY", "INVALID_TARGET")
+    assert after.params[:3] == ("CHATHISTORY", "INVALID_PARAMS", "AFTER")
+    assert limit.params[:2] == ("CHATHISTORY", "INVALID_PARAMS")
+    assert [m.command for m in targets] == ["BATCH", "BATCH"]

@@ -16,6 +16,8 @@ from littlecats.doors.irc.message import MAX_BODY_BYTES
 
 SUPPORTED: Mapping[str, str] = {
     "away-notify": "",
+    "batch": "",
+    "draft/chathistory": "",
     "echo-message": "",
     "message-tags": "",
     "multi-prefix": "",

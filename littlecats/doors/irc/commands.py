@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import fnmatch
 import re
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from twisted.words.protocols import irc as numerics
 
 from littlecats import nicknames, text
 from littlecats.core.chat import ChatError, ChatService, Member, Room
+from littlecats.core.history import MAX_PAGE
 from littlecats.core.moderation import KEY_MAX_LENGTH
 from littlecats.doors.irc.caps import SUPPORTED
 from littlecats.doors.irc.door import irc_mask
@@ -57,6 +59,8 @@ RPL_WHOISACCOUNT = "330"
 MAX_CHANNELS = 50
 """Channels one IRC user may be in at once (ISUPPORT CHANLIMIT): each is a subscription and a
 place in the room's member list."""
+NEWEST = 1 << 62
+"""A history id above every line's: CHATHISTORY LATEST pages back from it."""
 WHO_MAX = 500
 """Replies to one WHO for a mask, at most (`WHO *` on a big server)."""
 SASL_CHUNK = 400
@@ -625,6 +629,83 @@ class IRCCommands:
                 wire.reply(numerics.RPL_LIST, room.name, str(len(room.members)), room.topic)
         wire.reply(numerics.RPL_LISTEND, wire.text("irc-list-end"))
 
+    # History (IRCv3 draft/chathistory: BEFORE and LATEST, over the chat's own paging)
+
+    def irc_CHATHISTORY(
+        self, session: Session, wire: IRCConnection, params: tuple[str, ...]
+    ) -> object:
+        member = session.member
+        assert member is not None
+        sub = params[0].upper() if params else ""
+        if sub == "TARGETS":  # private messages are not kept as history here: none to list
+            ref = self._batch_ref(wire)
+            wire.send("BATCH", "+" + ref, "draft/chathistory-targets", source=wire.door.server)
+            wire.send("BATCH", "-" + ref, source=wire.door.server)
+            return None
+        if sub not in ("BEFORE", "LATEST") or len(params) < 4:
+            wire.send(
+                "FAIL",
+                "CHATHISTORY",
+                "INVALID_PARAMS",
+                sub or "*",
+                wire.text("irc-chathistory-params"),
+                source=wire.door.server,
+            )
+            return None
+        target, reference, raw_limit = clean(params[1]).strip(), params[2], params[3]
+        room = self.chat.rooms.get(nicknames.fold(target)) if target.startswith("#") else None
+        if room is None or member.room(room.key) is None:
+            wire.send(
+                "FAIL",
+                "CHATHISTORY",
+                "INVALID_TARGET",
+                sub,
+                target,
+                wire.text("irc-chathistory-target"),
+                source=wire.door.server,
+            )
+            return None
+        before = _history_cursor(sub, reference)
+        limit = int(raw_limit) if raw_limit.isdigit() else 0
+        if before is None or not 1 <= limit <= MAX_PAGE:
+            wire.send(
+                "FAIL",
+                "CHATHISTORY",
+                "INVALID_PARAMS",
+                sub,
+                wire.text("irc-chathistory-params"),
+                source=wire.door.server,
+            )
+            return None
+        ref = wire.batches[room.key] = self._batch_ref(wire)
+
+        def sent(count: int) -> None:
+            if not count:  # no line: the batch is empty, but there is one
+                wire.batches.pop(room.key, None)
+                wire.send("BATCH", "+" + ref, "chathistory", room.name, source=wire.door.server)
+                wire.send("BATCH", "-" + ref, source=wire.door.server)
+
+        def failed(failure: Failure) -> None:
+            failure.trap(ChatError)
+            wire.batches.pop(room.key, None)
+            error: ChatError = failure.value  # type: ignore[assignment]
+            sentence = wire.door.catalog_text(error.msgid, **error.fields)
+            wire.send(
+                "FAIL",
+                "CHATHISTORY",
+                "MESSAGE_ERROR",
+                sub,
+                target,
+                sentence,
+                source=wire.door.server,
+            )
+
+        return self.chat.earlier(member, room, limit, before).addCallbacks(sent, failed)
+
+    def _batch_ref(self, wire: IRCConnection) -> str:
+        wire.batch_count += 1
+        return f"h{wire.batch_count}"
+
     # Users
 
     def _who_line(
@@ -1033,6 +1114,24 @@ class IRCCommands:
         for name, method in list(locals().items())
         if name.startswith("irc_") and callable(method)
     }
+
+
+def _history_cursor(sub: str, reference: str) -> int | None:
+    """The history id to page back from for CHATHISTORY C{sub} C{reference}: `*` (LATEST: the
+    newest), `msgid=ID`, or `timestamp=ISO8601` (ids are times in microseconds, kept
+    increasing); None if it is none of these."""
+    if reference == "*":
+        return NEWEST if sub == "LATEST" else None
+    kind, _, value = reference.partition("=")
+    if kind == "msgid" and value.isdigit():
+        return int(value)
+    if kind == "timestamp":
+        try:
+            moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return int(moment.timestamp() * 1_000_000)
+    return None
 
 
 def _ban_mask(raw: str) -> str:

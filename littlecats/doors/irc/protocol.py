@@ -27,8 +27,10 @@ from twisted.python.failure import Failure
 from twisted.words.protocols import irc as numerics
 
 import littlecats
+from littlecats import nicknames
 from littlecats.core import events
 from littlecats.core.chat import ChatService, Member, Room
+from littlecats.core.history import MAX_PAGE
 from littlecats.doors.irc.caps import Capabilities
 from littlecats.doors.irc.door import (
     MESSAGE_TAGS,
@@ -80,6 +82,9 @@ class IRCConnection(Protocol):
         self.invisible = False
         self.channels: dict[str, str] = {}
         """The channels it is in: display name by folded key."""
+        self.batches: dict[str, str] = {}
+        self.batch_count = 0
+        """The batch a CHATHISTORY answer for a room (by key) is being sent in."""
         self.parting: dict[str, str] = {}
         """The reason it gave for leaving a channel, until its PART is sent back."""
         self.sasl: str | None = None
@@ -311,10 +316,25 @@ class IRCConnection(Protocol):
             body = door.privmsg(door.mask(event.sender), nick, self._dated(event.text, when))  # type: ignore[union-attr]
         elif kind is events.HistoryLine:
             when = event.time  # type: ignore[union-attr]
+            ref = self.batches.get(nicknames.fold(event.room)) if self.batches else None  # type: ignore[union-attr]
+            if ref is not None:  # a CHATHISTORY answer: tagged whatever the variant
+                body = door.privmsg(
+                    door.mask(event.nick), event.room, event.text, event.kind == "acted"
+                )  # type: ignore[union-attr]
+                return door.tagged(body, f"@batch={ref};time={iso_time(when)};msgid={event.id} ")  # type: ignore[union-attr]
             text = self._dated(event.text, when)  # type: ignore[union-attr]
             body = door.privmsg(door.mask(event.nick), event.room, text, event.kind == "acted")  # type: ignore[union-attr]
         elif kind is events.HistoryStart or kind is events.HistoryEnd:
-            return b""
+            if not self.batches:
+                return b""
+            key = nicknames.fold(event.room)  # type: ignore[union-attr]
+            if kind is events.HistoryStart:
+                ref = self.batches.get(key)
+                batch = ("+" + ref, "chathistory", event.room) if ref else ()  # type: ignore[union-attr]
+            else:
+                ref = self.batches.pop(key, None)
+                batch = ("-" + ref,) if ref else ()
+            return door.line("BATCH", *batch, source=door.server).encode() if batch else b""
         elif kind is events.RoomJoined or kind is events.Connected:
             if event.session == self.session.id:  # type: ignore[union-attr]
                 return b""  # its JOIN went with its subscription
@@ -391,6 +411,7 @@ class IRCFactory(Factory):
             f"CHANLIMIT=#:{MAX_CHANNELS}",
             f"CHANNELLEN={ROOM_MAX_LENGTH + 1}",
             "CHANMODES=b,k,,imst",
+            f"CHATHISTORY={MAX_PAGE}",
             "CHANTYPES=#",
             "ELIST=",
             "KICKLEN=300",

@@ -800,8 +800,9 @@ class ChatService(Service):
 
     def _connected(self, envelope: Envelope) -> None:
         event: events.Connected = envelope.event  # type: ignore[assignment]
-        member = Member(event.session, event.nick, event.key, event.host, event.port, event.account)
-        member.lobby = event.lobby
+        member = Member(
+            event.session, event.nick, event.key, event.host, event.port, event.account, event.lobby
+        )
         self.members[member.key] = member
         self.by_session[member.session] = member
         self._remember_skeleton(member)

@@ -27,12 +27,14 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc as numerics
 
+import littlecats
 from littlecats import nicknames, text
+from littlecats.core import events
 from littlecats.core.chat import ChatError, ChatService, Member, Room
 from littlecats.core.history import MAX_PAGE
 from littlecats.core.moderation import KEY_MAX_LENGTH
 from littlecats.doors.irc.caps import SUPPORTED
-from littlecats.doors.irc.door import irc_mask
+from littlecats.doors.irc.door import HOST, irc_mask
 from littlecats.doors.irc.message import (
     MAX_BODY_BYTES,
     MAX_LINE_BYTES,
@@ -106,6 +108,8 @@ _NUMERIC = {
     "err-not-operator": numerics.ERR_NOPRIVILEGES,
     "err-password-wrong": numerics.ERR_PASSWDMISMATCH,
 }
+# What sending to a room refuses with ERR_CANNOTSENDTOCHAN (its sentence says which).
+_CANNOT_SEND = ("err-muted", "err-moderated", "err-not-in-room")
 # Numerics whose first parameter (after the nickname) is what they are about.
 _ABOUT_TARGET = frozenset(
     (
@@ -416,7 +420,7 @@ class IRCCommands:
             name = self.chat.accounts.registered(account) or authcid
             wire.reply(
                 RPL_LOGGEDIN,
-                f"{name}!{wire.ident}@littlecats",
+                f"{wire.nick}!{wire.ident}@{HOST}",
                 name,
                 wire.text("irc-sasl-logged-in", account=name),
             )
@@ -543,8 +547,6 @@ class IRCCommands:
                     room = self.chat.rooms.get(nicknames.fold(target))
                     if room is None:
                         raise ChatError("err-no-such-nick", nick=target)
-                    if room.members.get(member.session) is not member:
-                        raise ChatError("err-muted", room=room.name)  # 404: cannot send
                     if action:
                         self.chat.act(member, room, said)
                     else:
@@ -566,7 +568,7 @@ class IRCCommands:
                         )
                     waiting.append(d)
             except ChatError as refused:
-                if refused.msgid in ("err-muted", "err-moderated"):
+                if refused.msgid in _CANNOT_SEND:
                     if command == "PRIVMSG":
                         wire.reply(
                             numerics.ERR_CANNOTSENDTOCHAN,
@@ -718,9 +720,9 @@ class IRCCommands:
             flags += "*"
         if room is not None:
             flags += door.prefixes(member, room, "multi-prefix" in wire.caps.enabled)
-        ident = door.mask(member.nick).split("!", 1)[1].split("@", 1)[0]
+        ident = door.ident_of(member.nick)
         wire.reply(
-            numerics.RPL_WHOREPLY, channel, ident, "littlecats", door.server, member.nick, flags,
+            numerics.RPL_WHOREPLY, channel, ident, HOST, door.server, member.nick, flags,
             f"0 {self._realname(member)}",
         )  # fmt: skip
 
@@ -777,8 +779,8 @@ class IRCCommands:
             wire.reply(numerics.RPL_ENDOFWHOIS, raw, wire.text("irc-whois-end"))
             return
         door, nick = wire.door, other.nick
-        ident = door.mask(nick).split("!", 1)[1].split("@", 1)[0]
-        wire.reply(numerics.RPL_WHOISUSER, nick, ident, "littlecats", "*", self._realname(other))
+        ident = door.ident_of(nick)
+        wire.reply(numerics.RPL_WHOISUSER, nick, ident, HOST, "*", self._realname(other))
         multi = "multi-prefix" in wire.caps.enabled
         visible = [
             door.prefixes(other, room, multi) + room.name
@@ -821,9 +823,7 @@ class IRCCommands:
             if other is not None:
                 away = "-" if wire.door.away(other.nick) is not None else "+"
                 oper = "*" if self.chat.moderation.is_operator(other) else ""
-                replies.append(
-                    f"{other.nick}{oper}={away}{wire.door.mask(other.nick).split('!', 1)[1]}"
-                )
+                replies.append(f"{other.nick}{oper}={away}{wire.door.ident_of(other.nick)}@{HOST}")
         wire.reply(numerics.RPL_USERHOST, " ".join(replies))
 
     def irc_ISON(self, session: Session, wire: IRCConnection, params: tuple[str, ...]) -> None:
@@ -843,9 +843,9 @@ class IRCCommands:
         wire.lusers()
 
     def irc_VERSION(self, session: Session, wire: IRCConnection, params: tuple[str, ...]) -> None:
-        from littlecats import __version__
-
-        wire.reply(numerics.RPL_VERSION, f"littlecats-{__version__}", wire.door.server, "")
+        wire.reply(
+            numerics.RPL_VERSION, f"littlecats-{littlecats.__version__}", wire.door.server, ""
+        )
 
     # Moderation
 
@@ -1048,8 +1048,6 @@ class IRCCommands:
         if "i" in room.modes or self.chat.moderation.is_room_op(member, room):
             self.chat.moderation.invite(member, room, target.nick)
         else:  # anyone may invite into a room anyone may enter: it is only a word
-            from littlecats.core import events
-
             self.chat.deliver_direct(target.session, events.Invited(room.name, member.nick))
         wire.reply(numerics.RPL_INVITING, target.nick, room.name)
         away = wire.door.away(target.nick)

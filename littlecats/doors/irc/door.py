@@ -57,7 +57,6 @@ SERVER_TIME = 1
 """Variant bit: the session asked for `server-time`."""
 MESSAGE_TAGS = 2
 """Variant bit: the session asked for `message-tags`."""
-VARIANTS = 4
 ACTION = "\x01ACTION "
 
 
@@ -106,6 +105,16 @@ def irc_mask(mask: object) -> str:
     if kind in ("ip", "cidr"):
         return "*!*@" + text
     return text
+
+
+def _sharing(fanout: Fanout, keys: tuple[str, ...]) -> dict[Outlet, None]:
+    """The outlets of C{fanout} subscribed to any of rooms C{keys}, once each."""
+    outlets: dict[Outlet, None] = {}
+    for key in keys:
+        channel = fanout.channels.get(key)
+        if channel is not None:
+            outlets.update(channel.members)
+    return outlets
 
 
 @implementer(IDoor)
@@ -168,9 +177,13 @@ class IRCDoor(FanoutDoor):
 
     # Names and lines
 
+    def ident_of(self, nick: str) -> str:
+        """The ident member C{nick} shows in its hostmask."""
+        return self._idents.get(nick, REMOTE_IDENT)
+
     def mask(self, nick: str) -> str:
         """The hostmask member C{nick} shows as."""
-        return f"{nick}!{self._idents.get(nick, REMOTE_IDENT)}@{HOST}"
+        return f"{nick}!{self.ident_of(nick)}@{HOST}"
 
     def line(self, command: str, *params: str, source: str | None = None) -> str:
         """One IRC line (CRLF included) from C{source} (default: none)."""
@@ -189,22 +202,14 @@ class IRCDoor(FanoutDoor):
         bytes by its source (`:nick!ident@host `), as on ergo: what an IRC client sent
         arrives whole; a longer line from telnet or the web (up to 2048 bytes) arrives in
         several messages cut at spaces, never cut short."""
-        if action:
-            text = f"{ACTION}{text}\x01"
-        line = f":{source} {command} {target} :{text}\r\n"
+        head = f":{source} {command} {target} :" + (ACTION if action else "")
+        tail = "\x01\r\n" if action else "\r\n"
+        line = head + text + tail
         allowed = MAX_BODY_BYTES + len(source) + 3  # ":" source " ", and a trailing ":"
         if len(line) * 4 <= allowed or len(line.encode()) <= allowed:
             return line
-        room = MAX_BODY_BYTES - len(f"{command} {target} :\r\n".encode()) - (9 if action else 0)
-        if action:
-            text = text[len(ACTION) : -1]
-            return "".join(
-                f":{source} {command} {target} :{ACTION}{piece}\x01\r\n"
-                for piece in split_text(text, room)
-            )
-        return "".join(
-            f":{source} {command} {target} :{piece}\r\n" for piece in split_text(text, room)
-        )
+        room = MAX_BODY_BYTES + len(source) + 2 - len(head.encode()) - len(tail)
+        return "".join(head + piece + tail for piece in split_text(text, room))
 
     def _moderated(self, e: events.Moderated) -> str:
         by, room, action = self.mask(e.by), e.room, e.action
@@ -347,8 +352,9 @@ class IRCDoor(FanoutDoor):
     def publish(self, envelope: Envelope) -> None:
         event, room, exclude = envelope
         kind = type(event)
-        if kind is events.Said and exclude is None:
-            self._said(event, room)  # type: ignore[arg-type]
+        if kind is events.Said and exclude is None:  # the common case, kept short
+            sender = self.by_nick.get(event.nick)  # type: ignore[union-attr]
+            self._fan(event, room, None if sender is None or sender.wire.echo else sender)  # type: ignore[union-attr]
             return
         skip: Session | None = None
         if kind is events.Said or kind is events.Acted:
@@ -359,13 +365,13 @@ class IRCDoor(FanoutDoor):
             # The mover's own JOIN was sent when it was subscribed.
             skip = self._local(event.session)  # type: ignore[union-attr]
             if kind is events.Connected and event.nick not in self._idents:  # type: ignore[union-attr]
-                self._idents[event.nick] = self._ident_of(event.session)  # type: ignore[union-attr]
+                self._idents[event.nick] = self._session_ident(event.session)  # type: ignore[union-attr]
         elif kind is events.Moderated and event.action == "kick":  # type: ignore[union-attr]
             target = self.by_nick.get(event.target)  # type: ignore[union-attr]
             if target is not None and room is not None:
                 self._kicked.add((target.id, room))
-        if envelope.exclude is not None:
-            skip = self._local(envelope.exclude)
+        if exclude is not None:
+            skip = self._local(exclude)
         if room is None:
             if kind is events.Connected:
                 if not event.lobby:  # type: ignore[union-attr]
@@ -381,41 +387,29 @@ class IRCDoor(FanoutDoor):
                 self._to_sharers(event, keys, self._local(event.session))  # type: ignore[union-attr]
                 self._renamed(event)  # type: ignore[arg-type]
                 return
+        self._fan(event, room, skip)
+        if kind is events.RoomJoined and skip is not None and skip.wire.away is not None:  # type: ignore[union-attr]
+            self._tell_away(skip, room)  # type: ignore[arg-type]
+
+    def _fan(self, event: events.Event, room: str | None, skip: Session | None) -> None:
+        """C{event} rendered once for each variant that has subscribers in C{room}, and
+        published there, leaving C{skip} out."""
         body: str | None = None
         when = 0.0
         for variant, fanout in enumerate(self.fanouts):
             if fanout is None or room not in fanout.channels:
                 continue
             if body is None:
-                body = self._bodies[kind](event)
+                body = self._bodies[type(event)](event)
                 when = self.clock.seconds()
-            exclude = None
-            if skip is not None and skip.wire.variant == variant:  # type: ignore[union-attr]
-                exclude = skip.outlet
-            fanout.publish(room, self.tagged(body, self.tags(variant, event, when)), exclude)
-        if kind is events.RoomJoined and skip is not None and skip.wire.away is not None:  # type: ignore[union-attr]
-            self._tell_away(skip, room)  # type: ignore[arg-type]
-
-    def _said(self, event: events.Said, room: str) -> None:
-        """A line said in C{room}: L{publish}'s common case, kept short (the delivery path)."""
-        sender = self.by_nick.get(event.nick)
-        if sender is not None and sender.wire.echo:  # type: ignore[union-attr]
-            sender = None  # it asked for its own lines back
-        body: str | None = None
-        for variant, fanout in enumerate(self.fanouts):
-            if fanout is None or room not in fanout.channels:
-                continue
-            if body is None:
-                command = "NOTICE" if event.notice else "PRIVMSG"
-                body = self.privmsg(self.mask(event.nick), event.room, event.text, False, command)
             if variant:
-                payload = self.tagged(body, self.tags(variant, event, self.clock.seconds()))
+                payload = self.tagged(body, self.tags(variant, event, when))
             else:
                 payload = body.encode()
-            exclude = None
-            if sender is not None and sender.wire.variant == variant:  # type: ignore[union-attr]
-                exclude = sender.outlet
-            fanout.publish(room, payload, exclude)
+            leave_out = None
+            if skip is not None and skip.wire.variant == variant:  # type: ignore[union-attr]
+                leave_out = skip.outlet
+            fanout.publish(room, payload, leave_out)
 
     def _tell_away(self, mover: Session, room: str) -> None:
         """An away IRC user joined C{room}: its away-notify members learn it is away (the
@@ -430,17 +424,10 @@ class IRCDoor(FanoutDoor):
         for fanout in self.fanouts:
             if fanout is None:
                 continue
-            told: set[Outlet] = set()
-            for key in keys:
-                channel = fanout.channels.get(key)
-                if channel is None:
-                    continue
-                for outlet in channel.members:
-                    other = outlet.owner
-                    if other is not about and outlet not in told and cap in other.wire.caps.enabled:  # type: ignore[attr-defined]
-                        told.add(outlet)
-            for outlet in told:
-                fanout.send(outlet, line)
+            for outlet in _sharing(fanout, keys):
+                other = outlet.owner
+                if other is not about and cap in other.wire.caps.enabled:  # type: ignore[attr-defined]
+                    fanout.send(outlet, line)
 
     def _to_sharers(self, event: events.Event, keys: tuple[str, ...], also: Session | None) -> None:
         """C{event} (a QUIT, a NICK) for the IRC sessions that share one of rooms C{keys}
@@ -450,11 +437,7 @@ class IRCDoor(FanoutDoor):
         for variant, fanout in enumerate(self.fanouts):
             if fanout is None:
                 continue
-            outlets: dict[Outlet, None] = {}
-            for key in keys:
-                channel = fanout.channels.get(key)
-                if channel is not None:
-                    outlets.update(channel.members)
+            outlets = _sharing(fanout, keys)
             if also is not None and also.wire.variant == variant:  # type: ignore[union-attr]
                 outlets[also.outlet] = None
             if not outlets:
@@ -465,7 +448,7 @@ class IRCDoor(FanoutDoor):
             for outlet in outlets:
                 fanout.send(outlet, payload)
 
-    def _ident_of(self, sid: SessionId) -> str:
+    def _session_ident(self, sid: SessionId) -> str:
         session = self.chat.sessions.get(sid)
         if session is None:
             return REMOTE_IDENT

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
@@ -32,6 +31,7 @@ from littlecats.core import events
 from littlecats.core.chat import ChatService, Member, Room
 from littlecats.core.history import MAX_PAGE
 from littlecats.doors.irc.caps import Capabilities
+from littlecats.doors.irc.commands import MAX_CHANNELS, IRCCommands
 from littlecats.doors.irc.door import (
     MESSAGE_TAGS,
     SERVER_TIME,
@@ -44,9 +44,6 @@ from littlecats.limits import Limits
 from littlecats.messages import Catalog
 from littlecats.nicknames import MAX_LENGTH, ROOM_MAX_LENGTH
 from littlecats.session import Session, State, when_ready
-
-if TYPE_CHECKING:
-    from littlecats.doors.irc.commands import IRCCommands
 
 PING_SECONDS = 120.0
 """A client quiet this long is pinged; one still quiet as long again is closed."""
@@ -396,8 +393,6 @@ class IRCFactory(Factory):
         limits: Limits,
         server_name: str | None = None,
     ) -> None:
-        from littlecats.doors.irc.commands import MAX_CHANNELS, IRCCommands
-
         self.service = service
         self.clock = clock
         self.server_name = server_name or platform.node() or "littlecats"

@@ -630,6 +630,7 @@ def test_sending_to_a_channel_one_is_not_in_gets_404_and_a_missing_one_401(h):
     ana.send("PRIVMSG #gatos :oi\r\nPRIVMSG #nada :oi\r\n")
     cannot, missing = ana.messages()
     assert cannot.command == "404" and cannot.params[1] == "#gatos"
+    assert cannot.params[2] == h.irc.door.catalog_text("err-not-in-room", room="#gatos")
     assert missing.command == "401" and missing.params[1] == "#nada"
 
 

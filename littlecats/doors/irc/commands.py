@@ -459,7 +459,7 @@ class IRCCommands:
 
     # Channels
 
-    def _room(self, member: Member, raw: str) -> Room:
+    def _room(self, raw: str) -> Room:
         """The room C{raw} names, which must exist."""
         return self.chat.room(clean(raw).strip())
 
@@ -505,7 +505,7 @@ class IRCCommands:
         reason = clean(params[1]).strip()[:300] if len(params) > 1 else ""
         for raw in params[0].split(","):
             try:
-                room = self._room(member, raw)
+                room = self._room(raw)
                 if member.room(room.key) is None:
                     raise ChatError("err-not-in-room", room=room.name)
                 wire.parting[room.key] = reason
@@ -605,7 +605,7 @@ class IRCCommands:
             return
         member = session.member
         assert member is not None
-        room = self._room(member, params[0])
+        room = self._room(params[0])
         if len(params) == 1:
             if not self.chat.moderation.visible(member, room):
                 raise ChatError("err-no-such-room", room=room.name)
@@ -858,7 +858,7 @@ class IRCCommands:
         if not target.startswith("#"):
             self._user_mode(wire, member, target, params[1:])
             return
-        room = self._room(member, target)
+        room = self._room(target)
         if len(params) == 1:
             modes = "+" + room.modes
             arguments = (
@@ -1014,7 +1014,7 @@ class IRCCommands:
             return
         member = session.member
         assert member is not None
-        room = self._room(member, params[0])
+        room = self._room(params[0])
         if member.room(room.key) is None:
             raise ChatError("err-not-in-room", room=room.name)
         reason = clean(params[2]).strip() if len(params) > 2 else ""
